@@ -1,0 +1,52 @@
+/*
+ * common.c: option parsing shared by the image-reading commands.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+int cli_parse_common(int argc, char **argv, const char *help,
+                     struct blk_open_opts *oo, bool *json, int *exit_code)
+{
+    static const struct option lo[] = {
+        { "format", required_argument, NULL, 'f' },
+        { "json", no_argument, NULL, 'j' },
+        { "output", required_argument, NULL, 'o' },
+        { "allow-data-file", no_argument, NULL, CLI_OPT_ALLOW_DATA_FILE },
+        { "allow-backing-path", no_argument, NULL,
+          CLI_OPT_ALLOW_BACKING_PATH },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f:h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'f': oo->format = optarg; break;
+        case 'j':
+        case 'o':
+            if (!json || (c == 'o' && strcmp(optarg, "json") &&
+                          strcmp(optarg, "human")))
+                goto misuse;
+            *json = c == 'j' || !strcmp(optarg, "json");
+            break;
+        case CLI_OPT_ALLOW_DATA_FILE: oo->allow_data_file = true; break;
+        case CLI_OPT_ALLOW_BACKING_PATH:
+            oo->allow_backing_path = true;
+            break;
+        case 'h':
+            fputs(help, stdout);
+            *exit_code = 0;
+            return -1;
+        default:
+            goto misuse;
+        }
+    }
+    return optind;
+misuse:
+    fputs(help, stderr);
+    *exit_code = 1;
+    return -1;
+}

@@ -1,0 +1,90 @@
+/*
+ * io.h: byte backends under the format drivers.
+ *
+ * An io is a flat, byte-addressed store: a local file, a memory buffer, or
+ * a filter stacked on another io (fault injection for tests).  Format
+ * drivers read and write their containers only through this interface, so
+ * every format works on every backend.
+ *
+ * All calls are thread-safe for disjoint ranges (pread/pwrite semantics).
+ * Reads past the end of the store fill the buffer with zeros (SQLite's rule
+ * for its VFS); a driver that must tell "beyond end of file" checks
+ * io_size() itself.
+ */
+#ifndef VF_IO_H
+#define VF_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+struct io;
+
+struct io_ops {
+    /* Read len bytes at off.  Bytes past the end read as zeros.  0 / -1. */
+    int (*pread)(struct io *io, void *buf, size_t len, uint64_t off,
+                 vf_error **errp);
+    /* Write len bytes at off, extending the store if needed.  0 / -1. */
+    int (*pwrite)(struct io *io, const void *buf, size_t len, uint64_t off,
+                  vf_error **errp);
+    /* Current size in bytes, or -1. */
+    int64_t (*size)(struct io *io, vf_error **errp);
+    /* Set the size (grow with zeros / shrink).  0 / -1. */
+    int (*truncate)(struct io *io, uint64_t size, vf_error **errp);
+    /* Make [off, off+len) read as zeros, freeing space where possible.
+     * NULL: the core writes zeros. */
+    int (*punch)(struct io *io, uint64_t off, uint64_t len, vf_error **errp);
+    /* Reserve space for [off, off+len) without changing content (grows the
+     * size if needed).  NULL: the core writes zeros past the end. */
+    int (*falloc)(struct io *io, uint64_t off, uint64_t len, vf_error **errp);
+    /* Report the extent starting at off: *is_data says whether it holds
+     * data (true) or is a hole (false); *len gets its length (> 0, never
+     * past the end).  NULL: everything is data. */
+    int (*extent)(struct io *io, uint64_t off, uint64_t *len, bool *is_data,
+                  vf_error **errp);
+    /* Make written data durable.  NULL: nothing to do. */
+    int (*flush)(struct io *io, vf_error **errp);
+    /* Release the backend's state (not the struct io itself). */
+    void (*close)(struct io *io);
+};
+
+struct io {
+    const struct io_ops *ops;
+    void *priv;
+    char *name;          /* for messages; owned */
+    bool readonly;
+    int fd;              /* -1 unless a local file: lets the engine mmap */
+};
+
+int io_pread(struct io *io, void *buf, size_t len, uint64_t off,
+             vf_error **errp);
+int io_pwrite(struct io *io, const void *buf, size_t len, uint64_t off,
+              vf_error **errp);
+int64_t io_size(struct io *io, vf_error **errp);
+int io_truncate(struct io *io, uint64_t size, vf_error **errp);
+int io_punch(struct io *io, uint64_t off, uint64_t len, vf_error **errp);
+int io_falloc(struct io *io, uint64_t off, uint64_t len, vf_error **errp);
+int io_extent(struct io *io, uint64_t off, uint64_t *len, bool *is_data,
+              vf_error **errp);
+int io_flush(struct io *io, vf_error **errp);
+/* Close and free; accepts NULL. */
+void io_close(struct io *io);
+
+/* Local files.  io_file_open: O_RDONLY when readonly, else O_RDWR.
+ * io_file_create: creates path exclusively (O_EXCL), mode 0644. */
+struct io *io_file_open(const char *path, bool readonly, vf_error **errp);
+struct io *io_file_create(const char *path, vf_error **errp);
+
+/* A growable in-memory store, initially size bytes of zeros. */
+struct io *io_mem_new(const char *name, uint64_t size, vf_error **errp);
+/* A read-only view of a caller-owned buffer (borrowed until io_close). */
+struct io *io_mem_view(const char *name, const void *buf, size_t len);
+
+/* A filter over inner (which it owns) that fails the nth I/O call
+ * (1-based, counting pread, pwrite, truncate, punch, falloc, flush) with
+ * EIO, and every call after it when sticky.  For tests. */
+struct io *io_fault_new(struct io *inner, uint64_t nth, bool sticky);
+
+#endif
