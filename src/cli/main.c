@@ -98,6 +98,7 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    blk_cleanup_on_signals();
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         if (!strcmp(argv[1], cmds[i].name))
             return cmds[i].run(argc - 1, argv + 1);

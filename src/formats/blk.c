@@ -10,7 +10,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,53 @@ struct chain_seen {
     ino_t ino;
     const struct chain_seen *prev;
 };
+
+/* Temporary output names not yet renamed, so a SIGINT/SIGTERM handler can
+ * unlink them (SIGKILL leaves them, under a name that does not look
+ * finished).  A fixed table: the handler may not allocate or lock. */
+#define BLK_MAX_TMP 64
+static _Atomic(char *) blk_tmp_paths[BLK_MAX_TMP];
+
+static void blk_tmp_register(char *path)
+{
+    for (int i = 0; i < BLK_MAX_TMP; i++) {
+        char *expected = NULL;
+        if (atomic_compare_exchange_strong(&blk_tmp_paths[i], &expected,
+                                           path))
+            return;
+    }
+}
+
+static void blk_tmp_forget(char *path)
+{
+    for (int i = 0; i < BLK_MAX_TMP; i++) {
+        char *expected = path;
+        if (atomic_compare_exchange_strong(&blk_tmp_paths[i], &expected,
+                                           NULL))
+            return;
+    }
+}
+
+static void blk_signal_handler(int sig)
+{
+    for (int i = 0; i < BLK_MAX_TMP; i++) {
+        char *p = atomic_load(&blk_tmp_paths[i]);
+        if (p)
+            unlink(p);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void blk_cleanup_on_signals(void)
+{
+    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        struct sigaction sa = { .sa_handler = blk_signal_handler };
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
 
 static char *dir_of(const char *path)
 {
@@ -95,8 +144,10 @@ static void blk_free(struct blk *b)
         n = o->next;
         if (o->io != b->file)
             io_close(o->io);
-        if (o->tmp_path)
+        if (o->tmp_path) {
+            blk_tmp_forget(o->tmp_path);
             unlink(o->tmp_path);    /* never committed */
+        }
         free(o->tmp_path);
         free(o->final_path);
         free(o);
@@ -344,8 +395,10 @@ static struct io *blk_new_outfile(struct blk *b, const char *final_path,
             o->io = w;
     }
     o->tmp_path = tp;
+    blk_tmp_register(tp);
     o->final_path = strdup(final_path);
     if (!o->final_path) {
+        blk_tmp_forget(tp);
         io_close(o->io);
         unlink(tp);
         free(tp);
@@ -478,6 +531,7 @@ int blk_commit(struct blk *b, bool unsafe, vf_error **errp)
                              o->final_path);
             return -1;
         }
+        blk_tmp_forget(o->tmp_path);
         free(o->tmp_path);
         o->tmp_path = NULL;
     }

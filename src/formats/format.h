@@ -247,6 +247,10 @@ int blk_commit(struct blk *b, bool unsafe, vf_error **errp);
  * Accepts NULL. */
 void blk_close(struct blk *b);
 
+/* Unlink not-yet-committed outputs on SIGINT, SIGTERM, SIGHUP, SIGPIPE
+ * (then die of the signal as usual).  For programs, once, at start. */
+void blk_cleanup_on_signals(void);
+
 /* Guest I/O through the driver, bounds-checked.  Reads of ranges
  * unallocated in the whole chain return zeros. */
 int blk_pread(struct blk *b, void *buf, uint64_t off, size_t len,
