@@ -172,10 +172,8 @@ int engine_map(struct blk *b,
             .data = s == BLK_DATA,
             .offset = host,
         };
-        if (s == BLK_UNALLOC) {
-            e.depth = nlayers;
-            e.offset = UINT64_MAX;
-        }
+        if (s == BLK_UNALLOC)
+            e.offset = UINT64_MAX;   /* depth: the bottom, as qemu-img */
         if (have && cur.depth == e.depth && cur.present == e.present &&
             cur.zero == e.zero && cur.data == e.data &&
             ((cur.offset == UINT64_MAX && e.offset == UINT64_MAX) ||

@@ -1,0 +1,169 @@
+/*
+ * unit-core.c: unit tests of the pieces under the formats: option lists,
+ * sizes, zero detection, the memory and fault-injection backends, the
+ * format core's bounds checks and temporary outputs.  Prints one line per
+ * failed check; exit status 0 when all pass.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/opts.h"
+#include "engine/engine.h"
+#include "formats/format.h"
+#include "io/io.h"
+
+static int failures;
+
+#define CHECK(cond)                                                        \
+    do {                                                                   \
+        if (!(cond)) {                                                     \
+            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);         \
+            failures++;                                                    \
+        }                                                                  \
+    } while (0)
+
+static void test_sizes(void)
+{
+    uint64_t v = 0;
+    CHECK(parse_size("64k", &v, NULL) == 0 && v == 65536);
+    CHECK(parse_size("2M", &v, NULL) == 0 && v == 2u << 20);
+    CHECK(parse_size("1G", &v, NULL) == 0 && v == 1u << 30);
+    CHECK(parse_size("1GiB", &v, NULL) == 0 && v == 1u << 30);
+    CHECK(parse_size("512", &v, NULL) == 0 && v == 512);
+    CHECK(parse_size("16E", &v, NULL) < 0);          /* overflows */
+    CHECK(parse_size("-1", &v, NULL) < 0);
+    CHECK(parse_size("12q", &v, NULL) < 0);
+    CHECK(parse_size("", &v, NULL) < 0);
+    vf_error *err = NULL;
+    CHECK(parse_size("99999999999999999999999", &v, &err) < 0);
+    CHECK(err && strstr(error_msg(err), "9999"));
+    error_free(err);
+}
+
+static void test_opts(void)
+{
+    vf_error *err = NULL;
+    struct opts *o = opts_parse("cluster_size=64k,compression_type=zstd,"
+                                "name=a,,b", &err);
+    CHECK(o != NULL);
+    uint64_t cs = 0;
+    bool present = false;
+    CHECK(opts_get_size(o, "cluster_size", &cs, &present, NULL) == 0);
+    CHECK(present && cs == 65536);
+    CHECK(!strcmp(opts_get(o, "compression_type"), "zstd"));
+    CHECK(opts_check_unused(o, "qcow2", &err) < 0);   /* name unused */
+    CHECK(err && strstr(error_msg(err), "'name'"));
+    error_free(err);
+    err = NULL;
+    CHECK(!strcmp(opts_get(o, "name"), "a,b"));
+    CHECK(opts_check_unused(o, "qcow2", NULL) == 0);
+    bool b = false;
+    CHECK(opts_add(o, "x=on", NULL) == 0);
+    CHECK(opts_get_bool(o, "x", &b, NULL) == 0 && b);
+    CHECK(opts_add(o, "y=maybe", NULL) == 0);
+    CHECK(opts_get_bool(o, "y", &b, NULL) < 0);
+    CHECK(opts_add(o, "novalue", NULL) < 0);
+    opts_free(o);
+}
+
+static void test_zero(void)
+{
+    size_t n = 1 << 16;
+    uint8_t *p = calloc(1, n + 64);
+    for (size_t off = 0; off < 64; off += 7) {
+        for (size_t len = 0; len < 700; len += 13) {
+            CHECK(buf_is_zero(p + off, len));
+            if (len) {
+                for (size_t k = 0; k < len; k += len / 5 + 1) {
+                    p[off + k] = 1;
+                    CHECK(!buf_is_zero(p + off, len));
+                    p[off + k] = 0;
+                }
+            }
+        }
+    }
+    CHECK(buf_is_zero(p, n));
+    p[n - 300] = 0x80;
+    CHECK(!buf_is_zero(p, n));
+    free(p);
+}
+
+static void test_mem_and_fault(void)
+{
+    vf_error *err = NULL;
+    struct io *m = io_mem_new("m", 100, &err);
+    CHECK(m != NULL);
+    uint8_t buf[300];
+    memset(buf, 0xaa, sizeof(buf));
+    CHECK(io_pread(m, buf, 300, 50, NULL) == 0);   /* past the end: zeros */
+    CHECK(buf_is_zero(buf, 300));
+    CHECK(io_pwrite(m, "hello", 5, 200, NULL) == 0);
+    CHECK(io_size(m, NULL) == 205);
+    CHECK(io_pread(m, buf, 5, 200, NULL) == 0 && !memcmp(buf, "hello", 5));
+    struct io *f = io_fault_new(m, 2, false);
+    CHECK(io_pread(f, buf, 5, 0, NULL) == 0);
+    CHECK(io_pwrite(f, buf, 5, 0, &err) < 0);      /* the 2nd call fails */
+    CHECK(err && strstr(error_msg(err), "injected"));
+    error_free(err);
+    CHECK(io_pwrite(f, buf, 5, 0, NULL) == 0);      /* not sticky */
+    io_close(f);
+
+    static const uint8_t ro[16] = { 1, 2, 3 };
+    struct io *v = io_mem_view("v", ro, sizeof(ro));
+    CHECK(io_pwrite(v, "x", 1, 0, NULL) < 0);       /* views are read-only */
+    io_close(v);
+}
+
+static void test_blk(void)
+{
+    char dir[] = "/tmp/vf-unit-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256];
+    snprintf(path, sizeof(path), "%s/out.raw", dir);
+    vf_error *err = NULL;
+    struct opts *o = opts_parse(NULL, NULL);
+    struct fmt_create_opts co = { .size = 1 << 20, .o = o };
+    struct blk *b = blk_create(path, "raw", &co, &err);
+    CHECK(b != NULL);
+    CHECK(access(path, F_OK) != 0);          /* not there until commit */
+    uint8_t buf[512] = { 7 };
+    CHECK(blk_pwrite(b, buf, (1 << 20) - 512, 512, NULL) == 0);
+    CHECK(blk_pwrite(b, buf, (1 << 20) - 511, 512, &err) < 0);
+    CHECK(err && strstr(error_msg(err), "beyond the virtual size"));
+    error_free(err);
+    err = NULL;
+    CHECK(blk_pread(b, buf, UINT64_MAX - 10, 100, NULL) < 0);  /* wraps */
+    CHECK(blk_commit(b, true, NULL) == 0);
+    blk_close(b);
+    CHECK(access(path, F_OK) == 0);
+    /* an uncommitted output disappears on close */
+    char p2[256];
+    snprintf(p2, sizeof(p2), "%s/gone.raw", dir);
+    b = blk_create(p2, "raw", &co, NULL);
+    CHECK(b != NULL);
+    blk_close(b);
+    CHECK(access(p2, F_OK) != 0);
+    rmdir(dir);     /* fails if a temporary was left behind */
+    CHECK(access(dir, F_OK) == 0);
+    unlink(path);
+    CHECK(rmdir(dir) == 0);
+    opts_free(o);
+}
+
+int main(void)
+{
+    test_sizes();
+    test_opts();
+    test_zero();
+    test_mem_and_fault();
+    test_blk();
+    if (failures) {
+        printf("%d checks failed\n", failures);
+        return 1;
+    }
+    printf("all unit checks passed\n");
+    return 0;
+}
