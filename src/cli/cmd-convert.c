@@ -167,6 +167,8 @@ int cmd_convert(int argc, char **argv)
         blk_close(src);
         goto fail;
     }
+    if (!unsafe)
+        blk_set_early_writeback(dst);
     if (progress && !quiet && isatty(STDERR_FILENO))
         co.progress = convert_progress;
     struct convert_stats st;

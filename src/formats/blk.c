@@ -493,6 +493,14 @@ fail:
     return NULL;
 }
 
+void blk_set_early_writeback(struct blk *b)
+{
+    for (struct blk_outfile *o = b->outs; o; o = o->next)
+        o->io->early_writeback = true;
+    if (!b->outs)
+        b->file->early_writeback = true;
+}
+
 static int fsync_dir(const char *dir, vf_error **errp)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

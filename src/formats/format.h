@@ -247,6 +247,10 @@ int blk_commit(struct blk *b, bool unsafe, vf_error **errp);
  * Accepts NULL. */
 void blk_close(struct blk *b);
 
+/* The output will be fsynced at commit: start writeback of its files as
+ * they are written (see io.h early_writeback). */
+void blk_set_early_writeback(struct blk *b);
+
 /* Unlink not-yet-committed outputs on SIGINT, SIGTERM, SIGHUP, SIGPIPE
  * (then die of the signal as usual).  For programs, once, at start. */
 void blk_cleanup_on_signals(void);

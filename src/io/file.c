@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,9 +37,29 @@ static int file_pread(struct io *io, void *buf, size_t len, uint64_t off,
     return 0;
 }
 
+/* With early writeback, every this many bytes written start writeback of
+ * the whole file (asynchronously), as nbdcopy does: the disk works while
+ * we copy, and the fsync at the end waits for little. */
+#define FILE_WRITEBACK_STEP (64u << 20)
+
+struct file_priv {
+    atomic_uint_fast64_t dirty;
+};
+
+static void file_kick_writeback(struct io *io, size_t len)
+{
+    struct file_priv *fp = io->priv;
+    uint64_t d = atomic_fetch_add(&fp->dirty, len) + len;
+    if (d >= FILE_WRITEBACK_STEP &&
+        atomic_compare_exchange_strong(&fp->dirty, &d, 0))
+        sync_file_range(io->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 static int file_pwrite(struct io *io, const void *buf, size_t len,
                        uint64_t off, vf_error **errp)
 {
+    if (io->early_writeback)
+        file_kick_writeback(io, len);
     const uint8_t *p = buf;
     while (len) {
         ssize_t r = pwrite(io->fd, p, len, (off_t)off);
@@ -176,6 +197,7 @@ static void file_close(struct io *io)
     if (io->fd >= 0)
         close(io->fd);
     io->fd = -1;
+    free(io->priv);
 }
 
 static const struct io_ops file_ops = {
@@ -194,13 +216,17 @@ static struct io *file_wrap(int fd, const char *path, bool readonly,
                             vf_error **errp)
 {
     struct io *io = calloc(1, sizeof(*io));
-    if (!io || !(io->name = strdup(path))) {
+    struct file_priv *fp = calloc(1, sizeof(*fp));
+    if (!io || !fp || !(io->name = strdup(path))) {
         free(io);
+        free(fp);
         close(fd);
         error_setg(errp, "out of memory");
         return NULL;
     }
+    atomic_init(&fp->dirty, 0);
     io->ops = &file_ops;
+    io->priv = fp;
     io->fd = fd;
     io->readonly = readonly;
     return io;

@@ -56,6 +56,8 @@ struct io {
     char *name;          /* for messages; owned */
     bool readonly;
     int fd;              /* -1 unless a local file: lets the engine mmap */
+    bool early_writeback;/* start writeback as data is written, so the
+                            final fsync has little left to do */
 };
 
 int io_pread(struct io *io, void *buf, size_t len, uint64_t off,
