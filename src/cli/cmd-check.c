@@ -22,7 +22,7 @@ static const char check_help[] =
 
 int cmd_check(int argc, char **argv)
 {
-    struct blk_open_opts oo = { .no_backing = true };
+    struct blk_open_opts oo = { 0 };
     bool json = false;
     int code;
     int i = cli_parse_common(argc, argv, check_help, &oo, &json, &code);

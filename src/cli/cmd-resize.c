@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "engine/engine.h"
 
 static const char resize_help[] =
     "usage: vmferry resize [--shrink] [-f FMT] [--unsafe] IMAGE [+|-]SIZE\n"
@@ -73,19 +74,15 @@ int cmd_resize(int argc, char **argv)
                       "--shrink", path, ns);
             goto out;
         }
-        /* refuse to cut off data: only zero/unallocated tails go */
-        for (uint64_t off = ns; off < b->size;) {
-            uint64_t n;
-            int s = blk_block_status(b, off, b->size - off, &n, NULL, &err);
-            if (s < 0)
-                goto fail;
-            if (s == BLK_DATA) {
-                cli_failf("resize", "%s: data at 0x%" PRIx64 " beyond the "
-                          "new size %" PRIu64 "; not shrinking", path, off,
-                          ns);
-                goto out;
-            }
-            off += n;
+        /* refuse to cut off data: only tails that read as zeros go */
+        uint64_t where;
+        int z = engine_range_is_zero(b, ns, b->size, &where, &err);
+        if (z < 0)
+            goto fail;
+        if (!z) {
+            cli_failf("resize", "%s: data at 0x%" PRIx64 " beyond the "
+                      "new size %" PRIu64 "; not shrinking", path, where, ns);
+            goto out;
         }
     }
     if (b->drv->resize(b, ns, &err) < 0 || blk_commit(b, unsafe, &err) < 0)

@@ -238,41 +238,28 @@ static int worker_compressed(struct worker *w, const struct job *j,
                                            gl, w->cbuf + i * w->cslot,
                                            w->clen[i], errp);
         pthread_mutex_unlock(&c->dst->wlock);
+        if (r < 0)
+            error_prepend(errp, "%s: ", c->dst->filename);
     }
     convert_end_turn(c);
     return r;
 }
 
-static int worker_job_inner(struct worker *w, const struct job *j,
-                            vf_error **errp);
-
-/* Run one job; errors name the file they happened on. */
+/* Run one job.  The format core names the file in every error. */
 static int worker_job(struct worker *w, const struct job *j, vf_error **errp)
-{
-    int r = worker_job_inner(w, j, errp);
-    if (r == -2)
-        error_prepend(errp, "%s: ", w->c->dst->filename);
-    return r < 0 ? -1 : 0;
-}
-
-/* -1: a source error (already naming it), -2: a target error. */
-static int worker_job_inner(struct worker *w, const struct job *j,
-                            vf_error **errp)
 {
     struct convert *c = w->c;
     if (j->kind == JOB_DATA) {
-        if (blk_pread(c->src, w->buf, j->off, (size_t)j->len, errp) < 0) {
-            error_prepend(errp, "%s: ", c->src->filename);
+        if (blk_pread(c->src, w->buf, j->off, (size_t)j->len, errp) < 0)
             return -1;
-        }
         atomic_fetch_add(&c->rd, j->len);
         if (c->compressed)
-            return worker_compressed(w, j, errp) < 0 ? -2 : 0;
+            return worker_compressed(w, j, errp);
         if (!convert_wait_turn(c, j->seq))
             return 0;
         int r = convert_write_runs(c, w->buf, j->off, j->len, errp);
         convert_end_turn(c);
-        return r < 0 ? -2 : 0;
+        return r;
     }
     if (!convert_wait_turn(c, j->seq))
         return 0;
@@ -281,7 +268,7 @@ static int worker_job_inner(struct worker *w, const struct job *j,
     if (j->kind == JOB_ZERO)
         r = blk_zero(c->dst, j->off, j->len, errp);
     convert_end_turn(c);
-    return r < 0 ? -2 : 0;
+    return r;
 }
 
 static void *worker_main(void *arg)

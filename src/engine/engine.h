@@ -50,6 +50,11 @@ int engine_convert(struct blk *src, struct blk *dst,
 int engine_compare(struct blk *a, struct blk *b, uint64_t *mismatch,
                    vf_error **errp);
 
+/* Does [off, end) of b's chain read as zeros?  1 yes, 0 no (with *where
+ * the first non-zero byte), -1 on error.  Data extents are read. */
+int engine_range_is_zero(struct blk *b, uint64_t off, uint64_t end,
+                         uint64_t *where, vf_error **errp);
+
 /* SHA-256 of the guest-visible bytes; zero ranges are hashed without
  * being read.  out gets 32 bytes.  0 / -1. */
 int engine_digest(struct blk *b, uint8_t out[32], vf_error **errp);

@@ -50,6 +50,19 @@ static int walk_tail_is_zero(struct blk *b, uint64_t off, uint64_t end,
     return 0;
 }
 
+int engine_range_is_zero(struct blk *b, uint64_t off, uint64_t end,
+                         uint64_t *where, vf_error **errp)
+{
+    uint8_t *buf = malloc(WALK_CHUNK);
+    if (!buf) {
+        error_setg(errp, "out of memory");
+        return -1;
+    }
+    int r = walk_tail_is_zero(b, off, end, buf, where, errp);
+    free(buf);
+    return r < 0 ? -1 : !r;
+}
+
 int engine_compare(struct blk *a, struct blk *b, uint64_t *mismatch,
                    vf_error **errp)
 {

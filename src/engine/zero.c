@@ -36,6 +36,18 @@ static bool zero_avx2(const uint8_t *p, size_t len)
 }
 #endif
 
+#if defined(__x86_64__)
+/* Chosen once before main(), so the hot path reads a constant. */
+static bool zero_have_avx2;
+
+__attribute__((constructor))
+static void zero_init(void)
+{
+    __builtin_cpu_init();
+    zero_have_avx2 = __builtin_cpu_supports("avx2");
+}
+#endif
+
 static bool zero_scalar(const uint8_t *p, size_t len)
 {
     size_t i = 0;
@@ -63,10 +75,7 @@ bool buf_is_zero(const void *buf, size_t len)
     if (p[0] || p[len - 1] || p[len / 2])
         return false;
 #if defined(__x86_64__)
-    static int have_avx2 = -1;
-    if (have_avx2 < 0)
-        have_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
-    if (have_avx2)
+    if (zero_have_avx2)
         return zero_avx2(p, len);
 #endif
     return zero_scalar(p, len);

@@ -96,6 +96,10 @@ static const struct fmt_driver *blk_probe_io(struct io *io, const char *name,
     int64_t sz = io_size(io, errp);
     if (sz < 0)
         return NULL;
+    if (sz == 0) {
+        error_setg(errp, "empty file, not a disk image");
+        return NULL;
+    }
     size_t hl = (uint64_t)sz < sizeof(head) ? (size_t)sz : sizeof(head);
     size_t tl = (uint64_t)sz < sizeof(tail) ? (size_t)sz : sizeof(tail);
     if (io_pread(io, head, hl, 0, errp) < 0 ||
@@ -570,7 +574,11 @@ int blk_pread(struct blk *b, void *buf, uint64_t off, size_t len,
         return -1;
     if (!len)
         return 0;
-    return b->drv->pread(b, buf, off, len, errp);
+    if (b->drv->pread(b, buf, off, len, errp) < 0) {
+        error_prepend(errp, "%s: ", b->filename);
+        return -1;
+    }
+    return 0;
 }
 
 int blk_read_backing(struct blk *b, void *buf, uint64_t off, size_t len,
@@ -611,6 +619,8 @@ int blk_pwrite(struct blk *b, const void *buf, uint64_t off, size_t len,
     int r = b->drv->pwrite(b, buf, off, len, errp);
     if (l)
         pthread_mutex_unlock(&b->wlock);
+    if (r < 0)
+        error_prepend(errp, "%s: ", b->filename);
     return r;
 }
 
@@ -626,6 +636,8 @@ int blk_zero(struct blk *b, uint64_t off, uint64_t len, vf_error **errp)
         int r = b->drv->zero(b, off, len, errp);
         if (l)
             pthread_mutex_unlock(&b->wlock);
+        if (r < 0)
+            error_prepend(errp, "%s: ", b->filename);
         return r;
     }
     while (len) {
@@ -656,8 +668,10 @@ int blk_block_status(struct blk *b, uint64_t off, uint64_t len,
         return BLK_DATA;
     }
     int s = b->drv->block_status(b, off, len, pnum, host_off, errp);
-    if (s < 0)
+    if (s < 0) {
+        error_prepend(errp, "%s: ", b->filename);
         return -1;
+    }
     if (*pnum == 0 || *pnum > len) {
         error_setg(errp, "%s: driver %s returned a bad block status length",
                    b->filename, b->drv->name);
