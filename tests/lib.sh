@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/lib.sh: sourced by every tests/t-*.sh.
 #
 # The runner (tests/run) sets VMFERRY, BUILDDIR, SRCDIR, TESTS_DIR and a

@@ -6,10 +6,11 @@
 
 #include <string.h>
 
-/* qcow2 lands with its driver */
+extern const struct fmt_driver fmt_qcow2;
 extern const struct fmt_driver fmt_raw;
 
 const struct fmt_driver *const fmt_registry[] = {
+    &fmt_qcow2,
     &fmt_raw,
     NULL,
 };
