@@ -7,10 +7,12 @@
 #include <string.h>
 
 extern const struct fmt_driver fmt_qcow2;
+extern const struct fmt_driver fmt_vmdk;
 extern const struct fmt_driver fmt_raw;
 
 const struct fmt_driver *const fmt_registry[] = {
     &fmt_qcow2,
+    &fmt_vmdk,
     &fmt_raw,
     NULL,
 };

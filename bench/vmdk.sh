@@ -1,0 +1,254 @@
+#!/bin/bash
+# bench/vmdk.sh: VMDK writing and reading, vmferry against qemu-img, same
+# input, same run: the F1 benchmark disk (4 GiB raw holding 1 GiB of real
+# data, made by bench/mkdisk.py once and cached outside the tree, shared
+# with bench/convert.sh).
+#
+# Environment: as bench/convert.sh (VMFERRY, QEMU_IMG, BENCH_CACHE,
+# BENCH_OUT, BENCH_RUNS (default 5, after 1 warm-up), BENCH_TIMEOUT,
+# BENCH_QUICK=1, BENCH_CASES).
+#
+# Cases:
+#   sparse-unsafe   raw -> monolithicSparse; vmferry --unsafe vs qemu-img's
+#                   default cache=unsafe (neither fsyncs)
+#   sparse-durable  raw -> monolithicSparse; vmferry default (fsync, rename,
+#                   fsync dir) vs qemu-img -t writeback + sync OUT DIR
+#   stream          raw -> streamOptimized, both unsafe; also output sizes
+#   read-sparse     monolithicSparse (written by qemu-img) -> raw, unsafe;
+#   read-stream     streamOptimized (qemu-img's) -> raw, unsafe;
+#   read-flat       monolithicFlat (qemu-img's) -> raw, unsafe: each also
+#                   times vmferry reading the same content as qcow2 when
+#                   vmferry has a qcow2 driver ("as fast as qcow2")
+# qemu-img always runs with -m 16 -W.  Tools alternate; sync (untimed)
+# between runs; medians reported; every vmferry output is compared with
+# the source by qemu-img compare (untimed).
+#
+# Output: a table, then one "BENCH " line per case.  Exit 1 on failure.
+set -uo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+VMFERRY=${VMFERRY:-build/vmferry}
+case $VMFERRY in
+/*) ;;
+*) [ -x "$VMFERRY" ] && VMFERRY=$(pwd)/$VMFERRY || VMFERRY=$src/$VMFERRY ;;
+esac
+QEMU_IMG=${QEMU_IMG:-qemu-img}
+GNU_TIME=/usr/bin/time
+cache=${BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vmferry-bench}
+tmo=${BENCH_TIMEOUT:-900}
+
+MIB=$((1 << 20))
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+    size=$((256 * MIB)) data=$((64 * MIB)) big=$((16 << 30))
+    runs=1 warm=0 tag=quick
+else
+    size=$((4 << 30)) data=$((1 << 30)) big=$((64 << 30))
+    runs=${BENCH_RUNS:-5} warm=1 tag=full
+fi
+cases=${BENCH_CASES:-sparse-unsafe sparse-durable stream read-sparse read-stream read-flat}
+
+die() { echo "bench: $*" >&2; exit 1; }
+[ -x "$VMFERRY" ] || die "$VMFERRY is not built (make build)"
+command -v "$QEMU_IMG" >/dev/null || die "$QEMU_IMG not found"
+[ -x "$GNU_TIME" ] || die "$GNU_TIME (GNU time) not found: scripts/install-deps"
+command -v python3 >/dev/null || die "python3 not found"
+
+# ---- inputs, made once ------------------------------------------------------
+
+dir=$cache/$tag
+out=${BENCH_OUT:-$cache/out}
+mkdir -p "$dir" "$out" || die "cannot create $dir"
+sparse=$dir/sparse.raw alloc=$dir/alloc.raw sparse_big=$dir/sparse-big.raw
+stamp="v1 size=$size data=$data big=$big"
+if [ "$(cat "$dir/stamp" 2>/dev/null)" != "$stamp" ]; then
+    rm -f "$sparse" "$alloc" "$sparse_big" "$dir/stamp"
+fi
+mkdisk() {
+    [ -e "$1" ] && return 0
+    echo "bench: making $1 (once)" >&2
+    timeout "$tmo" python3 "$src/bench/mkdisk.py" "$@" ||
+        die "could not make $1"
+}
+mkdisk "$sparse" "$size" "$data"
+echo "$stamp" > "$dir/stamp"
+
+# ---- measuring ----------------------------------------------------------------
+
+log=$out/log rssf=$out/rss
+failed=0
+
+# timed CMD...: run once; sets $secs and $rss_kib; returns CMD's status.
+timed() {
+    local t0 t1 rc=0
+    rm -f "$rssf"
+    t0=$(date +%s%N)
+    timeout "$tmo" "$GNU_TIME" -f %M -o "$rssf" "$@" >"$log" 2>&1 || rc=$?
+    t1=$(date +%s%N)
+    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+    rss_kib=$(tail -n 1 "$rssf" 2>/dev/null | tr -dc 0-9)
+    if [ "$rc" -ne 0 ]; then
+        echo "bench: exit $rc: $*" >&2
+        tail -n 5 "$log" >&2
+    fi
+    return "$rc"
+}
+
+median() {
+    tr ' ' '\n' | grep . | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR == 0) print "-";
+              else if (NR % 2) print v[(NR + 1) / 2];
+              else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        if (a == "-" || b == "-" || b + 0 == 0) print "-";
+        else printf "%.2f\n", a / b }'
+}
+
+rows=() machine=()
+
+# run_side TOOL CASE OUT IN: one timed run.
+run_side() {
+    case $1:$2 in
+    vmferry:sparse-unsafe)
+        timed "$VMFERRY" convert --unsafe -f raw -O vmdk "$4" "$3" ;;
+    vmferry:sparse-durable)
+        timed "$VMFERRY" convert -f raw -O vmdk "$4" "$3" ;;
+    vmferry:stream)
+        timed "$VMFERRY" convert --unsafe -f raw -O vmdk \
+            -o subformat=streamOptimized "$4" "$3" ;;
+    vmferry:read-*)
+        timed "$VMFERRY" convert --unsafe -O raw "$4" "$3" ;;
+    qemu-img:sparse-unsafe)
+        timed "$QEMU_IMG" convert -m 16 -W -f raw -O vmdk "$4" "$3" ;;
+    qemu-img:sparse-durable)
+        timed sh -c '"$0" convert -t writeback -m 16 -W -f raw -O vmdk \
+            "$1" "$2" && sync "$2" "$3"' "$QEMU_IMG" "$4" "$3" "$out" ;;
+    qemu-img:stream)
+        timed "$QEMU_IMG" convert -m 16 -W -f raw -O vmdk \
+            -o subformat=streamOptimized "$4" "$3" ;;
+    qemu-img:read-*)
+        timed "$QEMU_IMG" convert -m 16 -W -O raw "$4" "$3" ;;
+    vmferry-qcow2:*)
+        timed "$VMFERRY" convert --unsafe -O raw "$4" "$3" ;;
+    esac
+}
+
+durability() { # CASE SIDE
+    case $1:$2 in
+    *-durable:vmferry) echo "fsync+rename+dirsync" ;;
+    *-durable:qemu-img) echo "writeback+sync" ;;
+    *:vmferry) echo "unsafe (--unsafe)" ;;
+    *:qemu-img) echo "unsafe (default)" ;;
+    esac
+}
+
+rmout() { rm -f "$1" "${1%.vmdk}"-*.vmdk; }
+
+# run_pair CASE IN [QCOW2_IN]: warm-up + $runs timed runs per tool.
+run_pair() {
+    local c=$1 in=$2 q2=${3:-} i side
+    local ext=vmdk
+    case $c in read-*) ext=raw ;; esac
+    local ov=$out/vmferry.$ext oq=$out/qemu.$ext o2=$out/vmferry-q2.raw
+    local tv=() tq=() t2=() ok_v=1 ok_q=1 ok_2=1 sides
+    for ((i = 1 - warm; i <= runs; i++)); do
+        if ((i % 2)); then sides="vmferry qemu-img"; else sides="qemu-img vmferry"; fi
+        [ -n "$q2" ] && sides="$sides vmferry-qcow2"
+        for side in $sides; do
+            rmout "$ov"; rmout "$oq"; rm -f "$o2"
+            sync
+            case $side in
+            vmferry)
+                if run_side vmferry "$c" "$ov" "$in"; then
+                    ((i >= 1)) && tv+=("$secs")
+                else ok_v=0; fi ;;
+            qemu-img)
+                if run_side qemu-img "$c" "$oq" "$in"; then
+                    ((i >= 1)) && tq+=("$secs")
+                else ok_q=0; fi ;;
+            vmferry-qcow2)
+                if run_side vmferry-qcow2 "$c" "$o2" "$q2"; then
+                    ((i >= 1)) && t2+=("$secs")
+                else ok_2=0; fi ;;
+            esac
+        done
+    done
+    local mv mq m2=-
+    mv=$(echo "${tv[*]:-}" | median)
+    mq=$(echo "${tq[*]:-}" | median)
+    [ -n "$q2" ] && m2=$(echo "${t2[*]:-}" | median)
+    ((ok_v)) || { mv="FAIL"; failed=1; }
+    ((ok_q)) || { mq="FAIL"; failed=1; }
+    ((ok_2)) || m2="FAIL"
+
+    local verdict=- sizes="" extra=""
+    if ((ok_v)); then
+        [ -e "$ov" ] || run_side vmferry "$c" "$ov" "$in"
+        if "$QEMU_IMG" compare -q "$sparse" "$ov" 2>/dev/null
+        then verdict=same
+        else verdict=DIFFERS; failed=1; fi
+    fi
+    if [ "$c" = stream ] && ((ok_v && ok_q)); then
+        [ -e "$oq" ] || run_side qemu-img "$c" "$oq" "$in"
+        local bv bq
+        bv=$(stat -c %s "$ov") bq=$(stat -c %s "$oq")
+        sizes="vmferry_bytes=$bv qemu_bytes=$bq size_ratio=$(ratio "$bv" "$bq")"
+        extra="  size: vmferry $bv B, qemu-img $bq B, ratio $(ratio "$bv" "$bq")"
+    fi
+    [ -n "$q2" ] && extra="$extra  vmferry reading qcow2: $m2 s (vmdk/qcow2 $(ratio "$mv" "$m2"))"
+    rmout "$ov"; rmout "$oq"; rm -f "$o2"
+    rows+=("$(printf '%-16s %10s %10s %7s  %-7s %-22s %s' "$c" "$mv" "$mq" \
+        "$(ratio "$mv" "$mq")" "$verdict" "$(durability "$c" vmferry)" \
+        "$(durability "$c" qemu-img)")")
+    [ -n "$extra" ] && rows+=("$extra")
+    machine+=("BENCH case=$c input=$(basename "$in") vmferry_s=$mv qemu_s=$mq ratio=$(ratio "$mv" "$mq") runs=$runs vmferry_durability=$(durability "$c" vmferry | cut -d' ' -f1) qemu_durability=$(durability "$c" qemu-img | cut -d' ' -f1) content=$verdict${sizes:+ $sizes}${q2:+ vmferry_qcow2_s=$m2}")
+}
+
+# Inputs for the read cases, made by qemu-img once per cache.
+mkvmdk() { # SUBFORMAT
+    local f=$dir/in-$1.vmdk
+    if [ ! -e "$f.done" ]; then
+        echo "bench: making $f (once)" >&2
+        rm -f "$dir/in-$1"*.vmdk
+        "$QEMU_IMG" convert -f raw -O vmdk -o subformat=$1 "$sparse" "$f" ||
+            die "qemu-img could not make $f"
+        touch "$f.done"
+    fi
+    echo "$f"
+}
+qcow2_in=
+if "$VMFERRY" convert --help 2>&1 | grep -q . &&
+   "$VMFERRY" info "$sparse" >/dev/null 2>&1; then
+    q=$dir/in.qcow2
+    if [ ! -e "$q.done" ]; then
+        "$QEMU_IMG" convert -f raw -O qcow2 "$sparse" "$q" && touch "$q.done"
+    fi
+    # only when vmferry can read qcow2
+    "$VMFERRY" info "$q" 2>/dev/null | grep -q 'file format: qcow2' &&
+        qcow2_in=$q
+fi
+
+echo "bench: vmferry $("$VMFERRY" --version 2>/dev/null | head -n 1)," \
+    "$("$QEMU_IMG" --version | head -n 1); $(nproc) cores;" \
+    "inputs in $dir; $runs timed run(s), $warm warm-up"
+for c in $cases; do
+    echo "bench: $c ..." >&2
+    case $c in
+    sparse-unsafe|sparse-durable|stream) run_pair "$c" "$sparse" ;;
+    read-sparse) run_pair "$c" "$(mkvmdk monolithicSparse)" "$qcow2_in" ;;
+    read-stream) run_pair "$c" "$(mkvmdk streamOptimized)" "$qcow2_in" ;;
+    read-flat) run_pair "$c" "$(mkvmdk monolithicFlat)" "$qcow2_in" ;;
+    *) die "unknown case $c" ;;
+    esac
+done
+
+echo
+printf '%-16s %10s %10s %7s  %-7s %-22s %s\n' case vmferry_s qemu_s ratio \
+    content "vmferry durability" "qemu-img durability"
+printf '%s\n' "${rows[@]}"
+echo
+printf '%s\n' "${machine[@]}"
+rm -f "$log" "$rssf"
+exit "$failed"
