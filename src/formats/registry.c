@@ -8,11 +8,15 @@
 
 extern const struct fmt_driver fmt_qcow2;
 extern const struct fmt_driver fmt_vmdk;
+extern const struct fmt_driver fmt_vhdx;
+extern const struct fmt_driver fmt_vpc;
+extern const struct fmt_driver fmt_vdi;
 extern const struct fmt_driver fmt_raw;
 
 const struct fmt_driver *const fmt_registry[] = {
     &fmt_qcow2,
     &fmt_vmdk,
+    &fmt_vhdx, &fmt_vpc, &fmt_vdi,
     &fmt_raw,
     NULL,
 };
