@@ -37,6 +37,8 @@ int cmd_map(int argc, char **argv);
 int cmd_digest(int argc, char **argv);
 int cmd_measure(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_preflight(int argc, char **argv);
 
 /* Parse the options every image-reading command shares: -f FMT (into
  * oo->format), --json (when json is non-NULL), --allow-data-file,

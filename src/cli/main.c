@@ -25,6 +25,9 @@ static const struct cli_cmd cmds[] = {
     { "measure", cmd_measure,
       "measure -O FMT [-o OPTS] [--json] (--size SIZE | [-f FMT] SRC)" },
     { "resize", cmd_resize, "resize [--shrink] [-f FMT] IMAGE [+|-]SIZE" },
+    { "inspect", cmd_inspect, "inspect [--json] [-f FMT] IMAGE..." },
+    { "preflight", cmd_preflight,
+      "preflight --target T [--json] [-f FMT] IMAGE..." },
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,67 @@
+# inspect: kernels, modules and the initramfs: every compressor (none,
+# gzip, xz, lzma, zstd, lz4 legacy and frame, bzip2), an early microcode
+# cpio before the compressed one, virtio present or absent in the
+# initramfs, virtio built in via the config, modules found through
+# modules.dep (Alpine) or a directory walk (RHEL fixture has none).
+. "$(dirname "$0")/lib.sh"
+require python3 mkfs.ext4 sfdisk cpio zstd lz4 xz bzip2 gzip
+mk="$SRCDIR/tests/fixtures/mk-guest.py"
+cd "$scratch"
+
+# q FILE EXPR: evaluate a python expression on the first kernel (k) of
+# the first OS (o) of the report r.
+q() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+o = r["operatingsystems"][0]
+k = o["kernels"][0]
+ic = k.get("initramfs-contents", {})
+d = k["drivers"]
+v = eval(sys.argv[2])
+print(v)
+sys.exit(0 if v else 1)
+PY
+}
+
+for c in none gzip xz lzma zstd lz4 lz4frame bzip2; do
+    python3 "$mk" alpine "a-$c.raw" --initrd "$c" 2>/dev/null || die "mk $c"
+    "$VMFERRY" inspect --json "a-$c.raw" > "a-$c.json" || die "inspect $c"
+    want=$c; [ "$c" = lz4frame ] && want=lz4
+    q "a-$c.json" "ic['compression'] == '$want' and 'error' not in ic" >/dev/null ||
+        die "$c: initramfs not parsed: $(q "a-$c.json" ic || true)"
+    q "a-$c.json" "d['virtio_blk']['initramfs'] and d['virtio_pci']['initramfs'] and k['hypervisors']['virtio']['storage-at-boot']" >/dev/null ||
+        die "$c: virtio not seen in the initramfs"
+    q "a-$c.json" "not d['hv_storvsc']['initramfs'] and d['hv_storvsc']['module']" >/dev/null ||
+        die "$c: hv_storvsc wrong"
+    echo "$c: ok"
+done
+
+# microcode first, then a compressed archive
+python3 "$mk" alpine mc.raw --initrd xz --microcode 2>/dev/null
+"$VMFERRY" inspect --json mc.raw > mc.json
+q mc.json "ic['early-microcode'] and [s['compression'] for s in ic['segments']] == ['none', 'xz']" >/dev/null ||
+    die "microcode + xz segments wrong: $(q mc.json ic || true)"
+
+# without virtio in the initramfs: modules exist but the disk is not
+# found at boot
+python3 "$mk" alpine nov.raw --no-virtio-initrd 2>/dev/null
+"$VMFERRY" inspect --json nov.raw > nov.json
+q nov.json "d['virtio_blk']['module'] and not d['virtio_blk']['initramfs'] and not k['hypervisors']['virtio']['storage-at-boot']" >/dev/null ||
+    die "no-virtio initramfs wrong"
+
+# built in through the config: available at boot without the initramfs
+python3 "$mk" alpine bi.raw --no-virtio-initrd --builtin-virtio 2>/dev/null
+"$VMFERRY" inspect --json bi.raw > bi.json
+q bi.json "d['virtio_blk']['builtin'] and k['hypervisors']['virtio']['storage-at-boot']" >/dev/null ||
+    die "built-in virtio not seen"
+
+# RHEL fixture: no modules.dep (directory walk), hostonly initramfs
+# without virtio, Xen module files named xen-blkfront.ko*
+python3 "$mk" rhel rhel.raw 2>/dev/null
+"$VMFERRY" inspect --json rhel.raw > rhel.json
+q rhel.json "k['modules-source'] == 'directory walk' and k['modules'] == 13 and d['xen_blkfront']['module'] and not k['hypervisors']['virtio']['storage-at-boot'] and k['hypervisors']['vmware']['storage-at-boot']" >/dev/null ||
+    die "rhel kernel facts wrong"
+q rhel.json "k['config'] == '/boot/config-5.14.0-362.8.1.el9_3.x86_64' and k['initramfs'].startswith('/boot/initramfs-')" >/dev/null ||
+    die "rhel kernel paths wrong"
+echo ok
