@@ -6,7 +6,7 @@ cd "$scratch"
 "$VMFERRY" --help > help.txt || die "--help"
 man="$SRCDIR/docs/vmferry.1"
 sed 's/\\-/-/g' "$man" > man.txt   # roff's \- is a plain hyphen
-for cmd in info convert compare check map digest measure resize; do
+for cmd in $(sed -n "s/^  vmferry \([a-z]*\).*/\1/p" help.txt); do
     grep -q "vmferry $cmd" help.txt || die "$cmd missing from --help"
     "$VMFERRY" $cmd --help > h.txt || die "$cmd --help failed"
     grep -q "^usage: vmferry $cmd" h.txt || die "$cmd --help has no usage"
