@@ -7,8 +7,9 @@
  * in -S granules, and written as runs of data with the zero runs left as
  * holes (or zeroed when the target does not start out zero).  Compressed
  * targets get whole granules compressed on the workers; their writes, and
- * all writes to stream-only targets, happen in job order (each job has a
- * sequence number and waits for its turn), which is the in-order emitter.
+ * all writes to stream-only targets, happen in job order: finished jobs
+ * wait in a bounded ring, and whichever worker finishes the oldest one
+ * writes every consecutive finished job (the in-order emitter).
  */
 #include "engine/engine.h"
 
@@ -26,8 +27,13 @@
 /* Upper bound on all workers' buffers together. */
 #define CONVERT_MEM_BUDGET (16u << 20)
 #define CONVERT_MAX_THREADS 64
+/* Ring slots per worker for ordered outputs: enough that a worker finds
+ * a free slot while one slow job holds up the writer. */
+#define CONVERT_RING_PER_THREAD 4
 
 enum job_kind { JOB_NONE, JOB_DATA, JOB_ZERO, JOB_SKIP };
+
+struct slot;
 
 struct job {
     enum job_kind kind;
@@ -44,11 +50,15 @@ struct convert {
     size_t chunk;            /* max data job length */
     uint64_t end;            /* bytes to copy (source size) */
 
-    pthread_mutex_t lock;    /* cursor, seq, error */
-    pthread_cond_t turn;     /* ordered writes */
+    pthread_mutex_t lock;    /* cursor, seq, ring, error */
+    pthread_cond_t space;    /* ordered: a ring slot was freed */
     uint64_t cursor;
     uint64_t next_seq;       /* next job's sequence number */
-    uint64_t write_seq;      /* sequence allowed to write now */
+    uint64_t write_seq;      /* ordered: the next job to write */
+    struct slot *slots;      /* ordered: the ring, nslots long */
+    size_t nslots;
+    size_t cslot;            /* bytes per compressed payload */
+    bool emitting;           /* a worker is writing from the ring */
     int cur_status;          /* status cached from the last query */
     uint64_t cur_status_end; /* ...valid up to here */
     bool failed;
@@ -67,7 +77,7 @@ static void convert_fail(struct convert *c, vf_error *e)
         c->err = e;
         e = NULL;
     }
-    pthread_cond_broadcast(&c->turn);
+    pthread_cond_broadcast(&c->space);
     pthread_mutex_unlock(&c->lock);
     error_free(e);
 }
@@ -76,6 +86,7 @@ static void convert_fail(struct convert *c, vf_error *e)
 static int convert_next_job(struct convert *c, struct job *j,
                             vf_error **errp)
 {
+again:
     j->kind = JOB_NONE;
     if (c->failed || c->cursor >= c->end)
         return 0;
@@ -127,32 +138,16 @@ static int convert_next_job(struct convert *c, struct job *j,
         }
     }
     j->off = off;
-    j->seq = c->next_seq++;
     c->cursor = off + j->len;
+    if (j->kind == JOB_SKIP) {
+        /* nothing to do, and nothing to wait for: ordered writers must
+         * not stall behind a hole, so a skip takes no turn */
+        atomic_fetch_add(&c->zr, j->len);
+        atomic_fetch_add(&c->done, j->len);
+        goto again;
+    }
+    j->seq = c->next_seq++;
     return 0;
-}
-
-/* Wait for our turn to write (ordered mode).  false if the copy failed. */
-static bool convert_wait_turn(struct convert *c, uint64_t seq)
-{
-    if (!c->ordered)
-        return true;
-    pthread_mutex_lock(&c->lock);
-    while (c->write_seq != seq && !c->failed)
-        pthread_cond_wait(&c->turn, &c->lock);
-    bool ok = !c->failed;
-    pthread_mutex_unlock(&c->lock);
-    return ok;
-}
-
-static void convert_end_turn(struct convert *c)
-{
-    if (!c->ordered)
-        return;
-    pthread_mutex_lock(&c->lock);
-    c->write_seq++;
-    pthread_cond_broadcast(&c->turn);
-    pthread_mutex_unlock(&c->lock);
 }
 
 /* Write buf's data runs, leaving or zeroing its zero runs. */
@@ -195,80 +190,123 @@ static int convert_write_runs(struct convert *c, const uint8_t *buf,
     return 0;
 }
 
+/* One job's buffers.  Unordered copies give each worker its own slot;
+ * ordered ones (compressed and stream outputs) use a ring of slots indexed
+ * by job sequence, so a worker never waits for an earlier job to finish:
+ * it leaves its result in the ring and takes the next job, and whoever
+ * completes the oldest job writes every consecutive finished one (the
+ * in-order emitter).  The ring bounds how far ahead workers may run. */
+struct slot {
+    uint8_t *buf;
+    uint8_t *cbuf;          /* compressed payloads, one cslot per granule */
+    size_t *clen;           /* payload lengths; SIZE_MAX: all-zero granule */
+    struct job j;
+    bool ready;             /* processed, waiting to be written */
+};
+
 struct worker {
     struct convert *c;
     pthread_t tid;
-    uint8_t *buf;
-    uint8_t *cbuf;          /* compressed payloads, one slot per granule */
-    size_t *clen;
-    size_t cslot;           /* bytes per payload slot */
+    struct slot *own;       /* unordered mode */
     void *codec;
 };
 
-static int worker_compressed(struct worker *w, const struct job *j,
-                             vf_error **errp)
+/* Compress every granule of slot s's job (on the worker's thread). */
+static void slot_compress(struct convert *c, struct worker *w,
+                          struct slot *s)
 {
-    struct convert *c = w->c;
+    size_t ng = (size_t)((s->j.len + c->granule - 1) / c->granule);
+    for (size_t i = 0; i < ng; i++) {
+        uint64_t go = (uint64_t)i * c->granule;
+        size_t gl = (size_t)(s->j.len - go < c->granule ? s->j.len - go
+                                                        : c->granule);
+        if (c->o->sparse_size && buf_is_zero(s->buf + go, gl)) {
+            s->clen[i] = SIZE_MAX;
+            continue;
+        }
+        s->clen[i] = c->dst->drv->compress(c->dst, w->codec, s->buf + go, gl,
+                                           s->cbuf + i * c->cslot, c->cslot);
+    }
+}
+
+/* Read (and compress) slot s's job. */
+static int slot_process(struct convert *c, struct worker *w, struct slot *s,
+                        vf_error **errp)
+{
+    if (s->j.kind != JOB_DATA)
+        return 0;
+    if (blk_pread(c->src, s->buf, s->j.off, (size_t)s->j.len, errp) < 0)
+        return -1;
+    atomic_fetch_add(&c->rd, s->j.len);
+    if (c->compressed)
+        slot_compress(c, w, s);
+    return 0;
+}
+
+/* Write slot s's job to the target.  The format core names the file in
+ * every error except the compressed path's, which bypasses it. */
+static int slot_write(struct convert *c, struct slot *s, vf_error **errp)
+{
+    const struct job *j = &s->j;
+    if (j->kind == JOB_ZERO) {
+        atomic_fetch_add(&c->zr, j->len);
+        return blk_zero(c->dst, j->off, j->len, errp);
+    }
+    if (!c->compressed)
+        return convert_write_runs(c, s->buf, j->off, j->len, errp);
     size_t ng = (size_t)((j->len + c->granule - 1) / c->granule);
     for (size_t i = 0; i < ng; i++) {
         uint64_t go = (uint64_t)i * c->granule;
         size_t gl = (size_t)(j->len - go < c->granule ? j->len - go
                                                       : c->granule);
-        if (c->o->sparse_size && buf_is_zero(w->buf + go, gl)) {
-            w->clen[i] = SIZE_MAX;           /* all zero: skip */
-            continue;
-        }
-        w->clen[i] = c->dst->drv->compress(c->dst, w->codec, w->buf + go, gl,
-                                           w->cbuf + i * w->cslot, w->cslot);
-    }
-    if (!convert_wait_turn(c, j->seq))
-        return 0;
-    int r = 0;
-    for (size_t i = 0; i < ng && !r; i++) {
-        uint64_t go = (uint64_t)i * c->granule;
-        size_t gl = (size_t)(j->len - go < c->granule ? j->len - go
-                                                      : c->granule);
-        if (w->clen[i] == SIZE_MAX) {
+        if (s->clen[i] == SIZE_MAX) {
             atomic_fetch_add(&c->zr, gl);
             continue;
         }
         atomic_fetch_add(&c->wr, gl);
         pthread_mutex_lock(&c->dst->wlock);
-        r = c->dst->drv->pwrite_compressed(c->dst, j->off + go, w->buf + go,
-                                           gl, w->cbuf + i * w->cslot,
-                                           w->clen[i], errp);
+        int r = c->dst->drv->pwrite_compressed(c->dst, j->off + go,
+                                               s->buf + go, gl,
+                                               s->cbuf + i * c->cslot,
+                                               s->clen[i], errp);
         pthread_mutex_unlock(&c->dst->wlock);
-        if (r < 0)
+        if (r < 0) {
             error_prepend(errp, "%s: ", c->dst->filename);
+            return -1;
+        }
     }
-    convert_end_turn(c);
-    return r;
+    return 0;
 }
 
-/* Run one job.  The format core names the file in every error. */
-static int worker_job(struct worker *w, const struct job *j, vf_error **errp)
+/* Under c->lock, ordered mode: write every consecutive finished job from
+ * write_seq on, unless another worker is already doing it. */
+static void convert_emit(struct convert *c)
 {
-    struct convert *c = w->c;
-    if (j->kind == JOB_DATA) {
-        if (blk_pread(c->src, w->buf, j->off, (size_t)j->len, errp) < 0)
-            return -1;
-        atomic_fetch_add(&c->rd, j->len);
-        if (c->compressed)
-            return worker_compressed(w, j, errp);
-        if (!convert_wait_turn(c, j->seq))
-            return 0;
-        int r = convert_write_runs(c, w->buf, j->off, j->len, errp);
-        convert_end_turn(c);
-        return r;
+    if (c->emitting)
+        return;
+    c->emitting = true;
+    while (!c->failed) {
+        struct slot *s = &c->slots[c->write_seq % c->nslots];
+        if (!s->ready || s->j.seq != c->write_seq)
+            break;
+        pthread_mutex_unlock(&c->lock);
+        vf_error *err = NULL;
+        int r = slot_write(c, s, &err);
+        atomic_fetch_add(&c->done, s->j.len);
+        pthread_mutex_lock(&c->lock);
+        s->ready = false;
+        c->write_seq++;
+        pthread_cond_broadcast(&c->space);
+        if (r < 0) {
+            if (!c->failed) {
+                c->failed = true;
+                c->err = err;
+                err = NULL;
+            }
+            error_free(err);
+        }
     }
-    if (!convert_wait_turn(c, j->seq))
-        return 0;
-    int r = 0;
-    atomic_fetch_add(&c->zr, j->len);
-    if (j->kind == JOB_ZERO)
-        r = blk_zero(c->dst, j->off, j->len, errp);
-    convert_end_turn(c);
-    return r;
+    c->emitting = false;
 }
 
 static void *worker_main(void *arg)
@@ -279,6 +317,10 @@ static void *worker_main(void *arg)
         vf_error *err = NULL;
         struct job j;
         pthread_mutex_lock(&c->lock);
+        /* ordered: run at most nslots jobs ahead of the writer */
+        while (c->ordered && !c->failed &&
+               c->next_seq >= c->write_seq + c->nslots)
+            pthread_cond_wait(&c->space, &c->lock);
         int r = convert_next_job(c, &j, &err);
         pthread_mutex_unlock(&c->lock);
         if (r < 0) {
@@ -287,11 +329,24 @@ static void *worker_main(void *arg)
         }
         if (j.kind == JOB_NONE)
             break;
-        if (worker_job(w, &j, &err) < 0) {
+        struct slot *s = c->ordered ? &c->slots[j.seq % c->nslots] : w->own;
+        s->j = j;
+        if (slot_process(c, w, s, &err) < 0) {
             convert_fail(c, err);
             break;
         }
-        atomic_fetch_add(&c->done, j.len);
+        if (!c->ordered) {
+            if (slot_write(c, s, &err) < 0) {
+                convert_fail(c, err);
+                break;
+            }
+            atomic_fetch_add(&c->done, j.len);
+            continue;
+        }
+        pthread_mutex_lock(&c->lock);
+        s->ready = true;
+        convert_emit(c);
+        pthread_mutex_unlock(&c->lock);
     }
     pthread_mutex_lock(&c->lock);
     c->running--;
@@ -341,9 +396,14 @@ int engine_convert(struct blk *src, struct blk *dst,
     int nt = o->threads > 0 ? o->threads : engine_default_threads();
     if (nt > CONVERT_MAX_THREADS)
         nt = CONVERT_MAX_THREADS;
-    size_t chunk = CONVERT_MEM_BUDGET / (size_t)nt;
+    /* ordered outputs keep a ring of CONVERT_RING_PER_THREAD slots per
+     * worker so nobody waits behind a slow job; compressed slots also hold
+     * payloads of up to 2x + 64 bytes per granule */
+    size_t nslots = c.ordered ? (size_t)nt * CONVERT_RING_PER_THREAD
+                              : (size_t)nt;
+    size_t chunk = CONVERT_MEM_BUDGET / nslots;
     if (c.compressed)
-        chunk /= 3;          /* input plus payload slots (2x + slack) */
+        chunk /= 3;
     if (chunk > CONVERT_CHUNK)
         chunk = CONVERT_CHUNK;
     if (chunk < 65536)
@@ -351,8 +411,9 @@ int engine_convert(struct blk *src, struct blk *dst,
     if (c.granule > 1)
         chunk = chunk < c.granule ? c.granule : chunk / c.granule * c.granule;
     c.chunk = chunk;
+    c.cslot = 2 * c.granule + 64;
     pthread_mutex_init(&c.lock, NULL);
-    pthread_cond_init(&c.turn, NULL);
+    pthread_cond_init(&c.space, NULL);
     pthread_cond_init(&c.finished, NULL);
     atomic_init(&c.done, 0);
     atomic_init(&c.rd, 0);
@@ -360,33 +421,34 @@ int engine_convert(struct blk *src, struct blk *dst,
     atomic_init(&c.zr, 0);
 
     struct worker *ws = calloc((size_t)nt, sizeof(*ws));
+    c.slots = calloc(nslots, sizeof(*c.slots));
     int started = 0, ret = -1;
-    if (!ws) {
+    if (!ws || !c.slots) {
         error_setg(errp, "out of memory");
         goto out;
+    }
+    c.nslots = nslots;
+    for (size_t i = 0; i < nslots; i++) {
+        struct slot *sl = &c.slots[i];
+        sl->buf = aligned_alloc(4096, (chunk + 4095) / 4096 * 4096);
+        if (c.compressed) {
+            size_t ng = chunk / c.granule;
+            sl->cbuf = malloc(ng * c.cslot);
+            sl->clen = calloc(ng, sizeof(*sl->clen));
+        }
+        if (!sl->buf || (c.compressed && (!sl->cbuf || !sl->clen))) {
+            error_setg(errp, "out of memory");
+            goto out;
+        }
     }
     for (int i = 0; i < nt; i++) {
         struct worker *w = &ws[i];
         w->c = &c;
-        w->buf = aligned_alloc(4096, chunk);
-        if (!w->buf) {
-            error_setg(errp, "out of memory");
-            goto out;
-        }
-        if (c.compressed) {
-            size_t ng = chunk / c.granule;
-            w->cslot = 2 * c.granule + 64;
-            w->cbuf = malloc(ng * w->cslot);
-            w->clen = calloc(ng, sizeof(*w->clen));
-            if (!w->cbuf || !w->clen) {
-                error_setg(errp, "out of memory");
+        w->own = &c.slots[i];
+        if (c.compressed && dst->drv->codec_new) {
+            w->codec = dst->drv->codec_new(dst, errp);
+            if (!w->codec)
                 goto out;
-            }
-            if (dst->drv->codec_new) {
-                w->codec = dst->drv->codec_new(dst, errp);
-                if (!w->codec)
-                    goto out;
-            }
         }
     }
     c.running = nt;
@@ -395,7 +457,7 @@ int engine_convert(struct blk *src, struct blk *dst,
             pthread_mutex_lock(&c.lock);
             c.running -= nt - i;
             c.failed = true;
-            pthread_cond_broadcast(&c.turn);
+            pthread_cond_broadcast(&c.space);
             pthread_mutex_unlock(&c.lock);
             error_setg(&c.err, "cannot start worker thread");
             break;
@@ -431,18 +493,22 @@ int engine_convert(struct blk *src, struct blk *dst,
     ret = 0;
 out:
     if (ws) {
-        for (int i = 0; i < nt; i++) {
-            free(ws[i].buf);
-            free(ws[i].cbuf);
-            free(ws[i].clen);
+        for (int i = 0; i < nt; i++)
             if (ws[i].codec && dst->drv->codec_free)
                 dst->drv->codec_free(ws[i].codec);
-        }
         free(ws);
+    }
+    if (c.slots) {
+        for (size_t i = 0; i < c.nslots; i++) {
+            free(c.slots[i].buf);
+            free(c.slots[i].cbuf);
+            free(c.slots[i].clen);
+        }
+        free(c.slots);
     }
     error_free(c.err);
     pthread_mutex_destroy(&c.lock);
-    pthread_cond_destroy(&c.turn);
+    pthread_cond_destroy(&c.space);
     pthread_cond_destroy(&c.finished);
     if (st) {
         st->bytes_read = atomic_load(&c.rd);
