@@ -718,6 +718,34 @@ int blk_block_status_above(struct blk *b, struct blk *base, uint64_t off,
     return BLK_UNALLOC;
 }
 
+int blk_count_data_blocks(struct blk *src, uint64_t bs, uint64_t end,
+                          uint64_t *count, vf_error **errp)
+{
+    *count = 0;
+    if (!src || !bs)
+        return 0;
+    if (end > src->size)
+        end = src->size;
+    uint64_t off = 0, last = UINT64_MAX;
+    while (off < end) {
+        uint64_t n;
+        int st = blk_block_status_above(src, NULL, off, end - off, &n, NULL,
+                                        NULL, errp);
+        if (st < 0)
+            return -1;
+        if (st == BLK_DATA) {
+            uint64_t g0 = off / bs, g1 = (off + n - 1) / bs;
+            if (g0 == last)
+                g0++;
+            if (g1 >= g0 && g1 != UINT64_MAX)
+                *count += g1 - g0 + 1;
+            last = g1;
+        }
+        off += n;
+    }
+    return 0;
+}
+
 void check_add(struct check_report *r, enum check_kind k, const char *fmt,
                ...)
 {

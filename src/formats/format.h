@@ -278,6 +278,12 @@ int blk_block_status_above(struct blk *b, struct blk *base, uint64_t off,
                            uint64_t len, uint64_t *pnum, int *depth,
                            uint64_t *host_off, vf_error **errp);
 
+/* How many bs-sized, bs-aligned blocks of [0, end) hold data somewhere
+ * in src's chain (what a sparse output of block size bs must allocate;
+ * for measure).  src may be NULL: none.  0 / -1. */
+int blk_count_data_blocks(struct blk *src, uint64_t bs, uint64_t end,
+                          uint64_t *count, vf_error **errp);
+
 /* Create an extra output file next to the main one (name relative to the
  * image's directory); owned by b, renamed on commit.  For multi-file
  * formats. */

@@ -457,25 +457,10 @@ int qcow2_measure(const struct fmt_create_opts *o, struct blk *src,
         error_setg(errp, "virtual size 0x%" PRIx64 " too large", vs);
         return -1;
     }
-    uint64_t data = 0;
-    if (src) {
-        uint64_t end = src->size < vs ? src->size : vs;
-        uint64_t off = 0;
-        while (off < end) {
-            uint64_t pnum;
-            int st = blk_block_status_above(src, NULL, off, end - off, &pnum,
-                                            NULL, NULL, errp);
-            if (st < 0)
-                return -1;
-            if (st == BLK_DATA) {
-                /* whole clusters: round the run out to the cluster end */
-                uint64_t cend = (off + pnum + cs - 1) & ~(cs - 1);
-                data += cend - (off & ~(cs - 1));
-                pnum = cend - off;
-            }
-            off += pnum;
-        }
-    }
+    uint64_t data;        /* whole clusters holding data */
+    if (blk_count_data_blocks(src, cs, vs, &data, errp) < 0)
+        return -1;
+    data *= cs;
     uint64_t aligned = (vs + cs - 1) & ~(cs - 1);
     uint64_t meta = cs;                          /* header */
     uint64_t l2e = aligned / cs;                 /* L2 entries */

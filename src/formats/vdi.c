@@ -556,22 +556,9 @@ static int vdi_measure(const struct fmt_create_opts *o, struct blk *src,
     uint64_t bs = 1u << 20;
     uint64_t blocks = (o->size + bs - 1) / bs;
     uint64_t meta = (1u << 20) + ((blocks * 4 + bs - 1) & ~(bs - 1));
-    uint64_t used = 0;
-    for (uint64_t i = 0; src && i < blocks; i++) {
-        uint64_t g = i * bs, end = g + bs < src->size ? g + bs : src->size;
-        while (g < end) {
-            uint64_t n;
-            int st = blk_block_status_above(src, NULL, g, end - g, &n, NULL,
-                                            NULL, errp);
-            if (st < 0)
-                return -1;
-            if (st == BLK_DATA) {
-                used++;
-                break;
-            }
-            g += n;
-        }
-    }
+    uint64_t used;
+    if (blk_count_data_blocks(src, bs, blocks * bs, &used, errp) < 0)
+        return -1;
     *fully = meta + blocks * bs;
     *required = is_static ? *fully : meta + used * bs;
     return 0;

@@ -1203,22 +1203,9 @@ static int vhdx_measure(const struct fmt_create_opts *o, struct blk *src,
     vhdx_geometry(&g, o->size);
     uint64_t meta = VHDX_MIB + log_size + VHDX_MIB +
                     ((g.bat_entries * 8 + VHDX_MIB - 1) & ~(VHDX_MIB - 1));
-    uint64_t used = 0;
-    for (uint64_t i = 0; src && i < g.data_blocks; i++) {
-        uint64_t a = i * bs, z = a + bs < src->size ? a + bs : src->size;
-        while (a < z) {
-            uint64_t n;
-            int st = blk_block_status_above(src, NULL, a, z - a, &n, NULL,
-                                            NULL, errp);
-            if (st < 0)
-                return -1;
-            if (st == BLK_DATA) {
-                used++;
-                break;
-            }
-            a += n;
-        }
-    }
+    uint64_t used;
+    if (blk_count_data_blocks(src, bs, g.data_blocks * bs, &used, errp) < 0)
+        return -1;
     *fully = meta + g.data_blocks * bs;
     *required = sub && !strcmp(sub, "fixed") ? *fully : meta + used * bs;
     return 0;

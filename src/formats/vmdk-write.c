@@ -1087,27 +1087,10 @@ int vmdk_measure(const struct fmt_create_opts *o, struct blk *src,
         if (!per || per >= size - st)
             break;
     }
-    uint64_t data = 0;
-    if (src) {
-        uint64_t off = 0, last_g = UINT64_MAX;
-        while (off < src->size) {
-            uint64_t n;
-            int st = blk_block_status_above(src, NULL, off, src->size - off,
-                                            &n, NULL, NULL, errp);
-            if (st < 0)
-                return -1;
-            if (st == BLK_DATA) {
-                uint64_t g0 = off / VMDK_W_GRAIN;
-                uint64_t g1 = (off + n - 1) / VMDK_W_GRAIN;
-                if (g0 == last_g)
-                    g0++;
-                if (g1 >= g0)
-                    data += (g1 - g0 + 1) * VMDK_W_GRAIN;
-                last_g = g1;
-            }
-            off += n;
-        }
-    }
+    uint64_t data;        /* whole grains holding data */
+    if (blk_count_data_blocks(src, VMDK_W_GRAIN, UINT64_MAX, &data, errp) < 0)
+        return -1;
+    data *= VMDK_W_GRAIN;
     uint64_t full = vmdk_div_up(size, VMDK_W_GRAIN) * VMDK_W_GRAIN;
     if (sub == VMDK_SUB_STREAM) {
         /* grains may grow a little: marker, sector padding */

@@ -1173,24 +1173,9 @@ static int vpc_measure(const struct fmt_create_opts *o, struct blk *src,
     uint64_t bm = ((bs / 512 + 7) / 8 + 511) & ~UINT64_C(511);
     uint64_t meta = VHD_FOOTER_SIZE * 2 + VHD_DYN_SIZE +
                     ((entries * 4 + 511) & ~UINT64_C(511));
-    uint64_t used = 0;
-    for (uint64_t i = 0; src && i < entries; i++) {
-        uint64_t g = i * bs, end = g + bs;
-        if (end > src->size)
-            end = src->size;
-        while (g < end) {
-            uint64_t n;
-            int st = blk_block_status_above(src, NULL, g, end - g, &n, NULL,
-                                            NULL, errp);
-            if (st < 0)
-                return -1;
-            if (st == BLK_DATA) {
-                used++;
-                break;
-            }
-            g += n;
-        }
-    }
+    uint64_t used;
+    if (blk_count_data_blocks(src, bs, entries * bs, &used, errp) < 0)
+        return -1;
     *required = meta + used * (bm + bs);
     *fully = meta + entries * (bm + bs);
     return 0;
