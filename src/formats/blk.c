@@ -624,30 +624,39 @@ int blk_pwrite(struct blk *b, const void *buf, uint64_t off, size_t len,
     return r;
 }
 
-int blk_zero(struct blk *b, uint64_t off, uint64_t len, vf_error **errp)
+int blk_write_zeros(struct blk *b, uint64_t off, uint64_t len,
+                    vf_error **errp)
 {
     static const uint8_t zeros[65536];
-    if (blk_check_range(b, off, len, errp) < 0)
-        return -1;
-    if (!len)
-        return 0;
-    if (b->drv->zero) {
-        bool l = blk_write_locked(b);
-        int r = b->drv->zero(b, off, len, errp);
-        if (l)
-            pthread_mutex_unlock(&b->wlock);
-        if (r < 0)
-            error_prepend(errp, "%s: ", b->filename);
-        return r;
-    }
     while (len) {
         size_t n = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
-        if (blk_pwrite(b, zeros, off, n, errp) < 0)
+        if (b->drv->pwrite(b, zeros, off, n, errp) < 0)
             return -1;
         off += n;
         len -= n;
     }
     return 0;
+}
+
+int blk_zero(struct blk *b, uint64_t off, uint64_t len, vf_error **errp)
+{
+    if (blk_check_range(b, off, len, errp) < 0)
+        return -1;
+    if (!len)
+        return 0;
+    if (!b->drv->pwrite) {
+        error_setg(errp, "%s: format %s is read-only", b->filename,
+                   b->drv->name);
+        return -1;
+    }
+    bool l = blk_write_locked(b);
+    int r = b->drv->zero ? b->drv->zero(b, off, len, errp)
+                         : blk_write_zeros(b, off, len, errp);
+    if (l)
+        pthread_mutex_unlock(&b->wlock);
+    if (r < 0)
+        error_prepend(errp, "%s: ", b->filename);
+    return r;
 }
 
 int blk_block_status(struct blk *b, uint64_t off, uint64_t len,

@@ -263,6 +263,11 @@ int blk_pwrite(struct blk *b, const void *buf, uint64_t off, size_t len,
                vf_error **errp);
 int blk_zero(struct blk *b, uint64_t off, uint64_t len, vf_error **errp);
 
+/* For drivers: write zeros over [off, off+len) through the driver's own
+ * pwrite (no locking, no bounds check: call it from inside the driver). */
+int blk_write_zeros(struct blk *b, uint64_t off, uint64_t len,
+                    vf_error **errp);
+
 /* For drivers: fill buf with [off, off+len) of b's backing image (zeros
  * beyond its end or when b has none). */
 int blk_read_backing(struct blk *b, void *buf, uint64_t off, size_t len,

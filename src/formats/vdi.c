@@ -450,7 +450,6 @@ static int vdi_pwrite(struct blk *b, const void *buf, uint64_t off,
 static int vdi_zero(struct blk *b, uint64_t off, uint64_t len,
                     vf_error **errp)
 {
-    static const uint8_t zeros[65536];
     struct vdi_state *s = b->state;
     while (len) {
         uint32_t idx = (uint32_t)(off / s->block_size);
@@ -470,15 +469,8 @@ static int vdi_zero(struct blk *b, uint64_t off, uint64_t len,
             done = false;
         }
         pthread_mutex_unlock(&s->lock);
-        if (!done) {
-            for (uint64_t d = 0; d < n;) {
-                size_t k = n - d < sizeof(zeros) ? (size_t)(n - d)
-                                                 : sizeof(zeros);
-                if (vdi_pwrite(b, zeros, off + d, k, errp) < 0)
-                    return -1;
-                d += k;
-            }
-        }
+        if (!done && blk_write_zeros(b, off, n, errp) < 0)
+            return -1;
         off += n;
         len -= n;
     }

@@ -1056,7 +1056,6 @@ static int vhdx_pwrite(struct blk *b, const void *buf, uint64_t off,
 static int vhdx_zero(struct blk *b, uint64_t off, uint64_t len,
                      vf_error **errp)
 {
-    static const uint8_t zeros[65536];
     struct vhdx_state *s = b->state;
     while (len) {
         uint64_t bi = off / s->block_size;
@@ -1077,15 +1076,8 @@ static int vhdx_zero(struct blk *b, uint64_t off, uint64_t len,
             done = false;
         }
         pthread_mutex_unlock(&s->lock);
-        if (!done) {
-            for (uint64_t d = 0; d < n;) {
-                size_t k = n - d < sizeof(zeros) ? (size_t)(n - d)
-                                                 : sizeof(zeros);
-                if (vhdx_pwrite(b, zeros, off + d, k, errp) < 0)
-                    return -1;
-                d += k;
-            }
-        }
+        if (!done && blk_write_zeros(b, off, n, errp) < 0)
+            return -1;
         off += n;
         len -= n;
     }

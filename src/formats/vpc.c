@@ -1025,10 +1025,9 @@ static int vpc_pwrite(struct blk *b, const void *buf, uint64_t off,
 static int vpc_zero(struct blk *b, uint64_t off, uint64_t len,
                     vf_error **errp)
 {
-    static const uint8_t zeros[65536];
     struct vpc_state *s = b->state;
     while (len) {
-        uint64_t n = len < sizeof(zeros) ? len : sizeof(zeros);
+        uint64_t n = len;
         if (s->type != VHD_TYPE_FIXED) {
             uint32_t idx = (uint32_t)(off / s->block_size);
             uint64_t room = s->block_size - off % s->block_size;
@@ -1044,7 +1043,7 @@ static int vpc_zero(struct blk *b, uint64_t off, uint64_t len,
                 continue;
             }
         }
-        if (vpc_pwrite(b, zeros, off, (size_t)n, errp) < 0)
+        if (blk_write_zeros(b, off, n, errp) < 0)
             return -1;
         off += n;
         len -= n;
