@@ -1,5 +1,5 @@
 # tests/lib-hostile.sh: the shared judge of the hostile-image suites
-# (t-hostile-qcow2, t-hostile-vmdk).  Source it after lib.sh, with
+# (t-hostile-qcow2, t-hostile-vmdk, t-hostile-vhd).  Source it after lib.sh, with
 # $hdir holding the images and a MANIFEST of "name<TAB>class<TAB>what"
 # lines, and $odir an empty directory for convert outputs; then call
 # hostile_run_manifest EXT [CHECK_RC...] and hostile_report.

@@ -24,62 +24,7 @@ echo "not an image" > "$scratch/x.vhd"
 cp "$scratch/x.vhd" "$scratch/parent.vhdx"
 python3 "$TESTS_DIR/hostile/mk-vhd.py" "$hdir" || die "mk-vhd.py failed"
 
-failures=()
-fail() { failures+=("$*"); echo "  FAIL: $*"; }
-out="$scratch/stdout" err="$scratch/stderr"
-
-# run_one FILE CMD...: run vmferry CMD... and judge its manners.
-run_one() {
-    local file=$1
-    shift
-    rc=0
-    timeout -k 2 10 "$VMFERRY" "$@" >"$out" 2>"$err" </dev/null || rc=$?
-    local what="$* (exit $rc)"
-    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-        fail "$what: took more than 10 s"
-        return
-    fi
-    [ "$rc" -lt 128 ] || fail "$what: killed by signal $((rc - 128))"
-    if grep -qE 'Sanitizer|runtime error' "$err"; then
-        fail "$what: sanitizer report: $(grep -m1 -E 'Sanitizer|runtime error' "$err")"
-    fi
-    local n
-    n=$(wc -l < "$err")
-    if [ "$1" = check ] && { [ "$rc" -eq 2 ] || [ "$rc" -eq 3 ]; }; then
-        if [ "$n" -gt 1 ]; then
-            fail "$what: unexpected stderr: $(head -c 300 "$err" | tr '\n' '|')"
-        fi
-    elif [ "$rc" -ne 0 ]; then
-        if [ "$n" -ne 1 ]; then
-            fail "$what: $n lines on stderr, wanted 1: $(head -c 300 "$err" | tr '\n' '|')"
-        elif ! grep -q '^vmferry: ' "$err"; then
-            fail "$what: stderr does not start with 'vmferry: ': $(cat "$err")"
-        elif ! grep -qF "$file" "$err"; then
-            fail "$what: stderr does not name the file: $(cat "$err")"
-        fi
-    fi
-    echo "    rc=$rc $1: $(head -n1 "$err")"
-}
-
-want_rc() {
-    local what=$1 a
-    shift
-    for a in "$@"; do
-        if [ "$a" = nz ]; then
-            [ "$rc" -ge 1 ] && [ "$rc" -lt 124 ] && return 0
-        elif [ "$rc" -eq "$a" ]; then
-            return 0
-        fi
-    done
-    fail "$what: exit $rc, wanted one of: $*"
-}
-
-check_outdir() {
-    if [ "$rc" -ne 0 ] && [ -n "$(ls -A "$odir")" ]; then
-        fail "$1: failed convert left files: $(ls -A "$odir" | tr '\n' ' ')"
-    fi
-    rm -rf "${odir:?}"/* "$odir"/.[!.]* 2>/dev/null || true
-}
+. "$TESTS_DIR/lib-hostile.sh"   # fail, run_one, want_rc, check_outdir
 
 nfiles=0
 while IFS=$'\t' read -r -u 3 name fmt cls what; do
@@ -143,9 +88,4 @@ run_one "$hdir/vhd-parent-dotdot.vhd" info --allow-backing-path \
 want_rc "info --allow-backing-path vhd-parent-dotdot" 1
 grep -q 'x.vhd' "$err" || fail "--allow-backing-path did not follow ../x.vhd"
 
-if [ ${#failures[@]} -gt 0 ]; then
-    echo "failures:"
-    printf '  %s\n' "${failures[@]}"
-    die "${#failures[@]} failures over $nfiles images"
-fi
-echo "all $nfiles images handled"
+hostile_report
