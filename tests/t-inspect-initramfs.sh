@@ -64,4 +64,34 @@ q rhel.json "k['modules-source'] == 'directory walk' and k['modules'] == 13 and 
     die "rhel kernel facts wrong"
 q rhel.json "k['config'] == '/boot/config-5.14.0-362.8.1.el9_3.x86_64' and k['initramfs'].startswith('/boot/initramfs-')" >/dev/null ||
     die "rhel kernel paths wrong"
+# gzip through ISA-L: an initramfs of several read-ahead chunks (4 MiB of
+# incompressible data before the modules) as two gzip members, the same
+# with its CRC trailer damaged, and cut short.
+mkdir -p big/lib/modules/6.1.0/kernel/drivers/block big/lib/modules/6.1.0/kernel/drivers/virtio
+head -c 4194304 /dev/urandom > big/blob
+: > big/lib/modules/6.1.0/kernel/drivers/block/virtio_blk.ko
+: > big/lib/modules/6.1.0/kernel/drivers/virtio/virtio_pci.ko
+(cd big && printf 'blob\n' | cpio -o -H newc 2>/dev/null) | gzip -1 > big.gz
+(cd big && find lib | cpio -o -H newc 2>/dev/null) | gzip > big2.gz
+cat big.gz big2.gz > big.img
+python3 "$mk" alpine big.raw --initrd-file big.img 2>/dev/null
+"$VMFERRY" inspect --json big.raw > big.json
+q big.json "'error' not in ic and [s['compression'] for s in ic['segments']] == ['gzip', 'gzip'] and d['virtio_blk']['initramfs'] and d['virtio_pci']['initramfs']" >/dev/null ||
+    die "two gzip members wrong: $(q big.json ic || true)"
+python3 - big.img bad.img <<'PY'
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+n = len(open("big.gz", "rb").read())
+d[n - 8] ^= 0xff                # CRC-32 of the first member
+open(sys.argv[2], "wb").write(d)
+PY
+python3 "$mk" alpine bad.raw --initrd-file bad.img 2>/dev/null
+"$VMFERRY" inspect --json bad.raw > bad.json 2>/dev/null
+q bad.json "'CRC-32' in ic.get('error', '')" >/dev/null ||
+    die "bad gzip CRC not reported: $(q bad.json ic || true)"
+head -c 3000000 big.gz > cut.img
+python3 "$mk" alpine cut.raw --initrd-file cut.img 2>/dev/null
+"$VMFERRY" inspect --json cut.raw > cut.json 2>/dev/null
+q cut.json "'truncated' in ic.get('error', '')" >/dev/null ||
+    die "truncated gzip not reported: $(q cut.json ic || true)"
 echo ok

@@ -8,17 +8,17 @@
  * buffer-format.rst (110-byte ASCII-hex header, name padded to 4 bytes
  * from the header start, data padded to 4, "TRAILER!!!" ends an archive,
  * NUL padding between archives) and usr/initramfs / init/initramfs.c for
- * the compressed segments.  Decompression by zlib, liblzma, libzstd,
+ * the compressed segments.  Decompression by ISA-L (gzip), liblzma, libzstd,
  * liblz4 and libbz2.
  */
 #include <bzlib.h>
+#include <isa-l/igzip_lib.h>
 #include <lz4.h>
 #include <lz4frame.h>
 #include <lzma.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 #include <zstd.h>
 
 #include "guest/guest.h"
@@ -255,41 +255,62 @@ static int out_feed(struct cpio *c, const uint8_t *d, size_t n,
     return 0;
 }
 
+static const char *isal_why(int r)
+{
+    switch (r) {
+    case ISAL_INVALID_BLOCK: return "invalid deflate block";
+    case ISAL_INVALID_SYMBOL: return "invalid deflate symbol";
+    case ISAL_INVALID_LOOKBACK: return "back-reference before the start";
+    case ISAL_INVALID_WRAPPER: return "bad gzip header";
+    case ISAL_UNSUPPORTED_METHOD: return "compression method is not deflate";
+    case ISAL_INCORRECT_CHECKSUM: return "CRC-32 or length mismatch";
+    default: return "igzip error";
+    }
+}
+
+/* gzip through ISA-L's igzip (streaming, 2-3x zlib's inflate speed: the
+ * gzip initramfs is most of what inspect spends).  ISAL_GZIP parses the
+ * header and checks the trailer's CRC-32 and length.  At the end of the
+ * member igzip hands back the bytes it had read ahead, so s->pos lands on
+ * the next segment. */
 static int dec_gzip(struct src *s, struct cpio *c, uint8_t *out,
                     uint64_t *total, vf_error **errp)
 {
-    z_stream z;
-    memset(&z, 0, sizeof(z));
-    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
-        error_setg(errp, "zlib init failed");
+    struct inflate_state *z = malloc(sizeof(*z));
+    if (!z) {
+        error_setg(errp, "out of memory for the gzip decoder");
         return -1;
     }
+    isal_inflate_init(z);
+    z->crc_flag = ISAL_GZIP;
     int ret = -1;
+    bool out_full = false;   /* igzip may hold output for the next call */
     for (;;) {
         if (src_fill(s, errp) < 0)
             break;
-        if (s->pos == s->len) {
+        if (s->pos == s->len && !out_full) {
             error_setg(errp, "gzip stream truncated");
             break;
         }
-        z.next_in = s->buf + s->pos;
-        z.avail_in = (uInt)(s->len - s->pos);
-        z.next_out = out;
-        z.avail_out = OUT_BUF;
-        int zr = inflate(&z, Z_NO_FLUSH);
-        s->pos = s->len - z.avail_in;
-        if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
-            error_setg(errp, "gzip data corrupt: %s", z.msg ? z.msg : "?");
+        z->next_in = s->buf + s->pos;
+        z->avail_in = (uint32_t)(s->len - s->pos);
+        z->next_out = out;
+        z->avail_out = OUT_BUF;
+        int zr = isal_inflate(z);
+        s->pos = s->len - z->avail_in;
+        if (zr != ISAL_DECOMP_OK) {
+            error_setg(errp, "gzip data corrupt: %s", isal_why(zr));
             break;
         }
-        if (out_feed(c, out, OUT_BUF - z.avail_out, total, errp) < 0)
+        out_full = z->avail_out == 0;
+        if (out_feed(c, out, OUT_BUF - z->avail_out, total, errp) < 0)
             break;
-        if (zr == Z_STREAM_END) {
+        if (z->block_state == ISAL_BLOCK_FINISH) {
             ret = 0;
             break;
         }
     }
-    inflateEnd(&z);
+    free(z);
     return ret;
 }
 

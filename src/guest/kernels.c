@@ -15,6 +15,7 @@
 
 #include "guest/guest.h"
 #include "guest/initramfs.h"
+#include "guest/readahead.h"
 
 /* /boot and /lib/modules listings: a few dozen entries in practice. */
 #define DIR_MAX 10000
@@ -23,6 +24,8 @@
 /* modules.dep / modules.builtin / config: a few MiB at most (Debian's
  * modules.dep is ~500 KiB, config ~270 KiB). */
 #define KTEXT_MAX (16u << 20)
+/* Read-ahead chunk for the initramfs (two of them in memory). */
+#define RA_CHUNK (1u << 20)
 /* Walking a modules tree without modules.dep: depth and entry caps. */
 #define MODWALK_DEPTH 12
 #define MODWALK_MAX 200000
@@ -202,7 +205,12 @@ static void scan_initrd(struct inspect *in, struct gview *v,
     memset(&r, 0, sizeof(r));
     for (size_t i = 0; i < NDRV; i++)
         r.want[r.nwant++] = kdrvs[i].name;
-    int rc = initrd_scan(gfile_reader, f, &r, &err);
+    /* Reading through ext4 and the image format overlaps inflating: the
+     * helper thread alone touches the view until readahead_end. */
+    struct readahead *ra = readahead_start(gfile_reader, f, RA_CHUNK, NULL);
+    int rc = ra ? initrd_scan(readahead_read, ra, &r, &err)
+                : initrd_scan(gfile_reader, f, &r, &err);
+    readahead_end(ra);
     gfile_close(f);
     for (size_t i = 0; i < NDRV; i++)
         k->initrd[i] = r.found[i];
