@@ -25,6 +25,8 @@ int cli_failf(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Human size: "1 GiB", "196 KiB". buf >= 32 bytes. */
 const char *cli_human_size(uint64_t v, char *buf, size_t len);
+/* The engine's progress callback: qemu-img's "(12.34/100%)" on stderr. */
+void cli_progress(void *opaque, uint64_t done, uint64_t total);
 /* Print a JSON object to stdout, pretty, with a newline, and release it. */
 struct json_object;
 void cli_print_json(struct json_object *o);
@@ -39,6 +41,7 @@ int cmd_measure(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_preflight(int argc, char **argv);
+int cmd_prepare(int argc, char **argv);
 
 /* Parse the options every image-reading command shares: -f FMT (into
  * oo->format), --json (when json is non-NULL), --allow-data-file,

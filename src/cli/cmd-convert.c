@@ -41,15 +41,6 @@ static const char convert_help[] =
     "      --allow-backing-path  follow backing names outside the directory\n"
     "  -h, --help              this text\n";
 
-static void convert_progress(void *opaque, uint64_t done, uint64_t total)
-{
-    double pct = total ? 100.0 * (double)done / (double)total : 100.0;
-    fprintf(stderr, "\r    (%.2f/100%%)", pct);
-    if (done >= total)
-        fputc('\n', stderr);
-    fflush(stderr);
-}
-
 int cmd_convert(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -170,7 +161,7 @@ int cmd_convert(int argc, char **argv)
     if (!unsafe)
         blk_set_early_writeback(dst);
     if (progress && !quiet && isatty(STDERR_FILENO))
-        co.progress = convert_progress;
+        co.progress = cli_progress;
     struct convert_stats st;
     if (engine_convert(src, dst, &co, &st, &err) < 0 ||
         blk_commit(dst, unsafe, &err) < 0) {

@@ -50,3 +50,12 @@ misuse:
     *exit_code = 1;
     return -1;
 }
+
+void cli_progress(void *opaque, uint64_t done, uint64_t total)
+{
+    double pct = total ? 100.0 * (double)done / (double)total : 100.0;
+    fprintf(stderr, "\r    (%.2f/100%%)", pct);
+    if (done >= total)
+        fputc('\n', stderr);
+    fflush(stderr);
+}

@@ -28,6 +28,8 @@ static const struct cli_cmd cmds[] = {
     { "inspect", cmd_inspect, "inspect [--json] [-f FMT] IMAGE..." },
     { "preflight", cmd_preflight,
       "preflight --target T [--json] [-f FMT] IMAGE..." },
+    { "prepare", cmd_prepare,
+      "prepare [--target T] [EDITS...] [-O FMT] SRC... DST | --in-place IMAGE..." },
 };
 
 static void usage(FILE *f)

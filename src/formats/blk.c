@@ -143,7 +143,8 @@ static void blk_free(struct blk *b)
     if (b->drv && b->drv->close && b->state)
         b->drv->close(b);
     free(b->state);
-    blk_free(b->backing);
+    if (!b->backing_borrowed)
+        blk_free(b->backing);
     for (struct blk_outfile *o = b->outs, *n; o; o = n) {
         n = o->next;
         if (o->io != b->file)
@@ -495,6 +496,56 @@ fail:
     error_prepend(errp, "%s: ", path);
     blk_free(b);
     return NULL;
+}
+
+struct blk *blk_create_overlay(struct blk *base, const char *tmpdir,
+                               vf_error **errp)
+{
+    const struct fmt_driver *drv = fmt_find("qcow2");
+    if (!tmpdir)
+        tmpdir = getenv("TMPDIR");
+    if (!tmpdir || !*tmpdir)
+        tmpdir = "/var/tmp";
+    char *path = NULL;
+    if (!drv || asprintf(&path, "%s/vmferry-overlay-XXXXXX", tmpdir) < 0) {
+        error_setg(errp, "out of memory");
+        return NULL;
+    }
+    int fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "%s: cannot create the overlay", path);
+        free(path);
+        return NULL;
+    }
+    close(fd);
+    struct io *io = io_file_open(path, false, errp);
+    unlink(path);           /* the open file is all we need */
+    struct blk *b = io ? blk_new(path, errp) : NULL;
+    free(path);
+    if (!b) {
+        io_close(io);
+        return NULL;
+    }
+    b->drv = drv;
+    b->file = io;
+    b->state = calloc(1, drv->state_size);
+    /* 64 KiB clusters: a 4 KiB filesystem write copies up 64 KiB of the
+     * base once, and the tables stay small */
+    struct opts *o = opts_parse("cluster_size=65536", errp);
+    struct fmt_create_opts co = { .size = base->size, .o = o };
+    if (!b->state || !o || drv->create(b, &co, errp) < 0) {
+        if (!b->state)
+            error_setg(errp, "out of memory");
+        error_prepend(errp, "overlay over %s: ", base->filename);
+        opts_free(o);
+        blk_free(b);
+        return NULL;
+    }
+    opts_free(o);
+    b->backing = base;
+    b->backing_borrowed = true;
+    b->depth = 0;
+    return b;
 }
 
 void blk_set_early_writeback(struct blk *b)

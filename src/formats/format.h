@@ -75,6 +75,8 @@ struct blk {
                                   compress + pwrite_compressed, one
                                   cluster_size granule at a time */
     struct blk *backing;       /* opened by the core */
+    bool backing_borrowed;     /* backing belongs to the caller
+                                  (blk_create_overlay): not closed */
     int depth;                 /* 0 for the top of a chain */
 
     /* writing */
@@ -239,6 +241,15 @@ const struct fmt_driver *blk_probe_file(const char *path, vf_error **errp);
 /* Create path (under a temporary name until blk_commit). */
 struct blk *blk_create(const char *path, const char *fmt,
                        const struct fmt_create_opts *co, vf_error **errp);
+/* A private copy-on-write layer over base (which stays read-only and
+ * stays the caller's: close the overlay first): a qcow2 image in an
+ * already-unlinked file under tmpdir ($TMPDIR or /var/tmp when NULL),
+ * holding only what is written to it.  Reads and block status fall
+ * through to base where nothing was written, so the engine converts
+ * base + overlay in one pass.  Nothing is left on disk when the process
+ * ends, however it ends. */
+struct blk *blk_create_overlay(struct blk *base, const char *tmpdir,
+                               vf_error **errp);
 /* Flush metadata, fsync (unless unsafe), rename temporaries to their
  * final names, fsync the directory.  For images opened read-write, flush
  * and fsync only.  0 / -1. */

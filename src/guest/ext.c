@@ -17,6 +17,7 @@
 
 #include <ext2fs/ext2fs.h>
 
+#include "guest/ext-int.h"
 #include "guest/guest.h"
 
 /* One read through the io_manager: libext2fs asks for group descriptor
@@ -36,29 +37,15 @@ struct gio {
         uint8_t *data;
     } cache[GIO_CACHE];
     uint64_t clock;
+    vf_error *last_err;        /* why the last write failed */
 };
 
-struct gfs {
-    ext2_filsys fs;
-    struct gdev *dev;
-};
-
-struct gfile {
-    struct gfs *gfs;
-    ext2_file_t f;
-    uint64_t size;
-    /* extent-mapped files are read run by run (gfile_read_extents) */
-    ext2_extent_handle_t eh;
-    uint64_t pos;
-};
 
 static struct struct_io_manager gio_manager;
 
 static errcode_t gio_open(const char *name, int flags, io_channel *channel)
 {
     struct gdev *dev = NULL;
-    if (flags & IO_FLAG_RW)
-        return EXT2_ET_RO_FILSYS;
     if (sscanf(name, "gdev:%p", (void **)&dev) != 1 || !dev)
         return EXT2_ET_BAD_DEVICE_NAME;
     io_channel ch = calloc(1, sizeof(*ch));
@@ -86,6 +73,7 @@ static errcode_t gio_close(io_channel ch)
     struct gio *g = ch->private_data;
     for (int i = 0; i < GIO_CACHE; i++)
         free(g->cache[i].data);
+    error_free(g->last_err);
     free(g);
     free(ch->name);
     free(ch);
@@ -155,16 +143,41 @@ static errcode_t gio_read(io_channel ch, unsigned long block, int count,
     return gio_read64(ch, block, count, data);
 }
 
-static errcode_t gio_write(io_channel ch, unsigned long block, int count,
-                           const void *data)
-{
-    return EXT2_ET_RO_FILSYS;
-}
-
+/* Writes reach the device only when it is writable (an overlay or an
+ * --in-place image: gdev_pwrite refuses otherwise); cached blocks they
+ * overlap are dropped. */
 static errcode_t gio_write64(io_channel ch, unsigned long long block,
                              int count, const void *data)
 {
-    return EXT2_ET_RO_FILSYS;
+    struct gio *g = ch->private_data;
+    uint64_t len = count < 0 ? (uint64_t)(-(int64_t)count)
+                             : (uint64_t)count * (uint64_t)ch->block_size;
+    if (len > GIO_MAX_READ)
+        return EXT2_ET_SHORT_WRITE;
+    if (block > UINT64_MAX / (uint64_t)ch->block_size)
+        return EXT2_ET_LLSEEK_FAILED;
+    uint64_t off = block * (uint64_t)ch->block_size;
+    for (int i = 0; i < GIO_CACHE; i++) {
+        uint64_t co = g->cache[i].blk * (uint64_t)g->cache[i].bs;
+        if (g->cache[i].data && co < off + len &&
+            off < co + (uint64_t)g->cache[i].bs) {
+            free(g->cache[i].data);
+            g->cache[i].data = NULL;
+            g->cache[i].bs = 0;
+        }
+    }
+    vf_error *err = NULL;
+    if (gdev_pwrite(g->dev, data, off, (size_t)len, &err) < 0) {
+        g->last_err = err;
+        return EXT2_ET_SHORT_WRITE;
+    }
+    return 0;
+}
+
+static errcode_t gio_write(io_channel ch, unsigned long block, int count,
+                           const void *data)
+{
+    return gio_write64(ch, block, count, data);
 }
 
 static errcode_t gio_flush(io_channel ch)
@@ -203,13 +216,20 @@ static void gfs_init_errors(void)
 
 struct gfs *gfs_open(struct gdev *d, vf_error **errp)
 {
+    return gfs_open_flags(d, false, errp);
+}
+
+struct gfs *gfs_open_flags(struct gdev *d, bool rw, vf_error **errp)
+{
     char name[64];
     pthread_once(&gfs_once, gfs_init_errors);
     ext2_filsys fs = NULL;
     snprintf(name, sizeof(name), "gdev:%p", (void *)d);
+    /* read-only inspection tolerates bad checksums; an edit does not */
     errcode_t e = ext2fs_open2(name, NULL,
                                EXT2_FLAG_64BITS | EXT2_FLAG_SKIP_MMP |
-                               EXT2_FLAG_IGNORE_CSUM_ERRORS,
+                               (rw ? EXT2_FLAG_RW
+                                   : EXT2_FLAG_IGNORE_CSUM_ERRORS),
                                0, 0, &gio_manager, &fs);
     if (e) {
         error_setg(errp, "%s: ext filesystem cannot be opened: %s",
@@ -224,6 +244,7 @@ struct gfs *gfs_open(struct gdev *d, vf_error **errp)
     }
     g->fs = fs;
     g->dev = d;
+    g->rw = rw;
     return g;
 }
 
@@ -231,12 +252,24 @@ void gfs_close(struct gfs *g)
 {
     if (!g)
         return;
-    ext2fs_close_free(&g->fs);
+    if (g->rw) {
+        /* an unflushed read-write fs is dropped, not written: the caller
+         * flushes (gfs_flush) when its edits are whole */
+        ext2fs_free(g->fs);
+    } else {
+        ext2fs_close_free(&g->fs);
+    }
     free(g);
 }
 
+const char *gfs_io_error(struct gfs *g)
+{
+    struct gio *io = g->fs->io->private_data;
+    return io->last_err ? error_msg(io->last_err) : NULL;
+}
+
 /* Which filesystem of v holds path, and the path inside it. */
-static struct gfs *gview_pick(struct gview *v, const char *path,
+struct gfs *gview_pick(struct gview *v, const char *path,
                               const char **rest)
 {
     int best = -1;
@@ -258,7 +291,7 @@ static struct gfs *gview_pick(struct gview *v, const char *path,
     return v->m[best].fs;
 }
 
-static int gview_ino(struct gview *v, const char *path, bool follow,
+int gview_ino(struct gview *v, const char *path, bool follow,
                      struct gfs **gp, ext2_ino_t *ino)
 {
     const char *rest;

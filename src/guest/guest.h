@@ -55,11 +55,19 @@ struct gdev {
     int md_level;              /* MD member: RAID level (-1 unknown) */
     uint64_t md_off, md_size;  /* MD member: where the array's data is */
     struct gfs *fs;            /* open ext fs, or NULL */
+    const char *no_write;      /* why writes are refused (an MD array
+                                  exposed through one member), or NULL */
 };
 
 /* Read [off, off+len) of d; off+len beyond d->size is an error. */
 int gdev_pread(struct gdev *d, void *buf, uint64_t off, size_t len,
                vf_error **errp);
+
+/* Write [off, off+len) of d (its image must be open for writing: an
+ * overlay, or --in-place).  Beyond d->size, through an LV hole, or on a
+ * device with no_write set: an error naming the device. */
+int gdev_pwrite(struct gdev *d, const void *buf, uint64_t off, size_t len,
+                vf_error **errp);
 
 /* ---- the inspection context (inspect.c) ---- */
 
@@ -114,6 +122,8 @@ int lvm_parse_text(const char *text, size_t len, struct json_object **out,
 void lv_map_free(struct lv_map *m);
 int lv_map_read(struct lv_map *m, void *buf, uint64_t off, size_t len,
                 vf_error **errp);
+int lv_map_write(struct lv_map *m, const void *buf, uint64_t off,
+                 size_t len, vf_error **errp);
 
 /* ---- ext2/3/4 through libext2fs (ext.c) ---- */
 
@@ -156,6 +166,46 @@ struct gfile *gview_open(struct gview *v, const char *path,
 long gfile_read(struct gfile *f, void *buf, size_t len, vf_error **errp);
 uint64_t gfile_size(struct gfile *f);
 void gfile_close(struct gfile *f);
+
+/* ---- editing ext2/3/4 (ext-write.c) ---- */
+
+/* Open d read-write for editing: refused (with the reason) when its
+ * journal needs recovery, it is marked with errors, or it has quotas. */
+struct gfs *gfs_open_rw(struct gdev *d, vf_error **errp);
+/* Write the superblock, group descriptors and bitmaps of an edited fs.
+ * gfs_close() without it drops the edits' metadata: flush first. */
+int gfs_flush(struct gfs *g, vf_error **errp);
+bool gfs_is_dirty(struct gfs *g);
+/* Why g (opened read-only) could not be opened for editing. */
+void gfs_set_ro_reason(struct gfs *g, const char *why);
+
+#define GV_NOFOLLOW 0x1   /* refuse a symlink anywhere in the path */
+#define GV_PARENTS  0x2   /* mkdir: make missing parents, accept existing */
+
+/* Create or replace a regular file.  mode < 0: keep (new files 0644);
+ * uid/gid < 0: keep (new files root).  A symlink as the last component
+ * is followed inside its filesystem unless GV_NOFOLLOW.  0 / -1. */
+int gview_write(struct gview *v, const char *path, const void *data,
+                size_t len, int mode, int64_t uid, int64_t gid,
+                unsigned flags, vf_error **errp);
+int gview_mkdir(struct gview *v, const char *path, int mode, int64_t uid,
+                int64_t gid, unsigned flags, vf_error **errp);
+/* Remove a file, symlink or (recursive) directory tree; absent is fine. */
+int gview_remove(struct gview *v, const char *path, bool recursive,
+                 vf_error **errp);
+/* Make path a symlink to target (replacing a file or link there). */
+int gview_symlink(struct gview *v, const char *target, const char *path,
+                  unsigned flags, vf_error **errp);
+/* A hard link path to existing (same filesystem). */
+int gview_link(struct gview *v, const char *existing, const char *path,
+               vf_error **errp);
+int gview_chmod(struct gview *v, const char *path, int mode,
+                vf_error **errp);
+int gview_chown(struct gview *v, const char *path, int64_t uid, int64_t gid,
+                vf_error **errp);
+/* Owner and permission bits of path (not following a last symlink). */
+int gview_owner(struct gview *v, const char *path, uint32_t *uid,
+                uint32_t *gid, int *mode);
 
 /* ---- OS facts (os.c), kernels (kernels.c), boot (boot.c), apps ---- */
 

@@ -145,6 +145,8 @@ static void md_assemble(struct inspect *in, struct json_object *md)
         snprintf(a->name, sizeof(a->name), "/dev/md%d", num++);
         a->blk = m->blk;
         a->base = m->base + m->md_off;
+        a->no_write = "an MD array is read through one member; writing "
+                      "it would split the mirror";
         a->size = m->md_size;
         a->disk = m->disk;
         if (mj)
@@ -216,9 +218,11 @@ struct json_object *inspect_images(char *const *paths, int n,
     return rep;
 }
 
-struct json_object *inspect_disks(struct blk *const *disks, size_t n,
-                                  unsigned flags, vf_error **errp)
+struct inspect *inspect_open(struct blk *const *disks, size_t n,
+                             unsigned flags, struct json_object **report,
+                             vf_error **errp)
 {
+    *report = NULL;
     if (n < 1 || n > INSPECT_MAX_DISKS) {
         error_setg(errp, "%zu disks: between 1 and %d expected", n,
                    INSPECT_MAX_DISKS);
@@ -301,7 +305,23 @@ struct json_object *inspect_disks(struct blk *const *disks, size_t n,
             jset_bool(f, "readable", false);
         } else if (!strncmp(d->fstype, "ext", 3)) {
             vf_error *err = NULL;
-            d->fs = gfs_open(d, &err);
+            if (flags & INSPECT_RW) {
+                /* editable when it can be; else read-only, and an edit
+                 * on it says why */
+                d->fs = gfs_open_rw(d, &err);
+                if (!d->fs) {
+                    jset_str(f, "not-editable-reason", error_msg(err));
+                    char why[256];
+                    snprintf(why, sizeof(why), "%s", error_msg(err));
+                    error_free(err);
+                    err = NULL;
+                    d->fs = gfs_open(d, &err);
+                    if (d->fs)
+                        gfs_set_ro_reason(d->fs, why);
+                }
+            } else {
+                d->fs = gfs_open(d, &err);
+            }
             jset_bool(f, "readable", d->fs != NULL);
             if (!d->fs) {
                 jset_str(f, "not-readable-reason", error_msg(err));
@@ -326,6 +346,14 @@ struct json_object *inspect_disks(struct blk *const *disks, size_t n,
     boot_disks(in, fw);
     json_object_object_add(rep, "firmware", fw);
     json_object_object_add(rep, "warnings", json_object_get(in->warnings));
+    *report = rep;
+    return in;
+}
+
+void inspect_close(struct inspect *in)
+{
+    if (!in)
+        return;
     for (size_t i = 0; i < in->ndevs; i++)
         gfs_close(in->devs[i]->fs);
     for (size_t i = 0; i < in->ndevs; i++) {
@@ -334,5 +362,54 @@ struct json_object *inspect_disks(struct blk *const *disks, size_t n,
     }
     json_object_put(in->warnings);
     free(in);
+}
+
+struct json_object *inspect_disks(struct blk *const *disks, size_t n,
+                                  unsigned flags, vf_error **errp)
+{
+    struct json_object *rep;
+    struct inspect *in = inspect_open(disks, n, flags & ~INSPECT_RW, &rep,
+                                      errp);
+    inspect_close(in);
     return rep;
+}
+
+struct gview *inspect_os_view(struct inspect *in, const char *root,
+                              vf_error **errp)
+{
+    struct gdev *d = inspect_find_dev(in, "name", root);
+    if (!d || !d->fs) {
+        error_setg(errp, "%s: no readable root filesystem there", root);
+        return NULL;
+    }
+    struct gview *v = calloc(1, sizeof(*v));
+    if (!v || !(v->m[0].mp = strdup("/"))) {
+        free(v);
+        error_setg(errp, "out of memory");
+        return NULL;
+    }
+    v->n = 1;
+    v->m[0].fs = d->fs;
+    /* the fstab's ext mounts, as inspection found them (the facts go to
+     * a scratch object: the report has them already) */
+    struct json_object *scratch = json_object_new_object();
+    os_mountpoints(in, v, scratch);
+    json_object_put(scratch);
+    return v;
+}
+
+void inspect_view_free(struct gview *v)
+{
+    if (!v)
+        return;
+    view_free(v);
+    free(v);
+}
+
+int inspect_flush(struct inspect *in, vf_error **errp)
+{
+    for (size_t i = 0; i < in->ndevs; i++)
+        if (in->devs[i]->fs && gfs_flush(in->devs[i]->fs, errp) < 0)
+            return -1;
+    return 0;
 }

@@ -26,8 +26,28 @@ struct json_object *inspect_images(char *const *paths, int n,
 #define INSPECT_NO_FILES 0x1   /* stop after tables, volumes and probes:
                                   no filesystem is opened (fuzzing) */
 
+#define INSPECT_RW 0x2         /* open ext filesystems for editing (the
+                                  disks must be writable: overlays) */
+
 /* The same on images already open (not closed here). */
 struct json_object *inspect_disks(struct blk *const *disks, size_t n,
                                   unsigned flags, vf_error **errp);
+
+/* For editing (vmferry prepare): inspect and keep the guest open.  The
+ * report goes to *report; close with inspect_close (after the disks'
+ * users are done with the filesystems, before the disks are closed). */
+struct inspect;
+struct gview;
+struct inspect *inspect_open(struct blk *const *disks, size_t n,
+                             unsigned flags, struct json_object **report,
+                             vf_error **errp);
+/* The file tree of the OS whose root device is root (the report's
+ * "root"): the root fs plus its fstab's ext mounts. */
+struct gview *inspect_os_view(struct inspect *in, const char *root,
+                              vf_error **errp);
+void inspect_view_free(struct gview *v);
+/* Write the metadata of every edited filesystem.  0 / -1. */
+int inspect_flush(struct inspect *in, vf_error **errp);
+void inspect_close(struct inspect *in);
 
 #endif

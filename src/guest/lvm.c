@@ -294,17 +294,23 @@ void lv_map_free(struct lv_map *m)
     free(m);
 }
 
-int lv_map_read(struct lv_map *m, void *buf, uint64_t off, size_t len,
-                vf_error **errp)
+/* Map [off, off+len) of the LV onto its PVs, one physically contiguous
+ * piece at a time: a read (wbuf NULL) or a write. */
+static int lv_map_io(struct lv_map *m, uint8_t *rbuf, const uint8_t *wbuf,
+                     uint64_t off, size_t len, vf_error **errp)
 {
-    uint8_t *p = buf;
     while (len) {
         struct lv_seg *s = NULL;
         for (size_t i = 0; i < m->nsegs; i++)
             if (off >= m->segs[i].start && off - m->segs[i].start < m->segs[i].len)
                 s = &m->segs[i];
         if (!s) {     /* a hole in the LV's extent list reads as zeros */
-            memset(p, 0, len);
+            if (wbuf) {
+                error_setg(errp, "LV offset 0x%llx is not mapped to a PV: "
+                           "cannot write there", (unsigned long long)off);
+                return -1;
+            }
+            memset(rbuf, 0, len);
             return 0;
         }
         uint64_t in = off - s->start, chunk = s->len - in;
@@ -323,13 +329,30 @@ int lv_map_read(struct lv_map *m, void *buf, uint64_t off, size_t len,
         }
         if (chunk > len)
             chunk = len;
-        if (gdev_pread(pv, p, pvoff, (size_t)chunk, errp) < 0)
+        int r = wbuf ? gdev_pwrite(pv, wbuf, pvoff, (size_t)chunk, errp)
+                     : gdev_pread(pv, rbuf, pvoff, (size_t)chunk, errp);
+        if (r < 0)
             return -1;
-        p += chunk;
+        if (wbuf)
+            wbuf += chunk;
+        else
+            rbuf += chunk;
         off += chunk;
         len -= (size_t)chunk;
     }
     return 0;
+}
+
+int lv_map_read(struct lv_map *m, void *buf, uint64_t off, size_t len,
+                vf_error **errp)
+{
+    return lv_map_io(m, buf, NULL, off, len, errp);
+}
+
+int lv_map_write(struct lv_map *m, const void *buf, uint64_t off,
+                 size_t len, vf_error **errp)
+{
+    return lv_map_io(m, NULL, buf, off, len, errp);
 }
 
 /* ---- PV label and metadata area ---- */

@@ -23,6 +23,24 @@ int gdev_pread(struct gdev *d, void *buf, uint64_t off, size_t len,
     return blk_pread(d->blk, buf, d->base + off, len, errp);
 }
 
+int gdev_pwrite(struct gdev *d, const void *buf, uint64_t off, size_t len,
+                vf_error **errp)
+{
+    if (off > d->size || len > d->size - off) {
+        error_setg(errp, "%s: write of %zu bytes at 0x%llx beyond its end "
+                   "(%llu bytes)", d->name, len, (unsigned long long)off,
+                   (unsigned long long)d->size);
+        return -1;
+    }
+    if (d->no_write) {
+        error_setg(errp, "%s: cannot write: %s", d->name, d->no_write);
+        return -1;
+    }
+    if (d->lv)
+        return lv_map_write(d->lv, buf, off, len, errp);
+    return blk_pwrite(d->blk, buf, d->base + off, len, errp);
+}
+
 char *str_trim(char *s)
 {
     char *e;

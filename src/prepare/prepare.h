@@ -1,0 +1,118 @@
+/*
+ * prepare.h: guest preparation (vmferry prepare): edits applied to a
+ * guest's filesystems through libext2fs, on copy-on-write overlays of the
+ * source disks (or on an image the user owns, --in-place), then converted
+ * to the destination in one pass.
+ *
+ * An edit is a word with an optional argument, the same on the command
+ * line (--hostname web1) and in an --edits file (hostname web1).  Each
+ * edit is a function of prepare.c's table; the conversion edits a
+ * --target turns on are edits too.  Every change an edit makes is
+ * reported with prep_log: printed as it happens ("[0.04] ..."), and
+ * listed in the --json document (file, what changed, why).
+ */
+#ifndef VF_PREPARE_H
+#define VF_PREPARE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "core/error.h"
+
+struct gview;
+struct inspect;
+
+struct prep {
+    struct inspect *in;
+    struct json_object *report;    /* inspect's report of the guest */
+    struct json_object *os;        /* the OS being edited (in report) */
+    struct gview *v;               /* its file tree, writable */
+    const char *target;            /* --target, or NULL */
+    struct json_object *changes;   /* [{file, change, why}] */
+    struct json_object *warnings;  /* [string] */
+    double t0;                     /* start, for the log's timestamps */
+    bool quiet;                    /* no log lines on stderr */
+    /* firstboot scripts added so far (firstboot.c numbers them) */
+    int firstboot_n;
+};
+
+/* One change, printed and recorded.  file may be NULL. */
+void prep_log(struct prep *p, const char *file, const char *why,
+              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* A warning (printed, and listed in the JSON). */
+void prep_warn(struct prep *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A fact of the OS being edited ("distro", "hostname", ...), or NULL. */
+const char *prep_os_str(struct prep *p, const char *key);
+
+/* ---- the edits ---- */
+
+typedef int (*prep_fn)(struct prep *p, const char *arg, vf_error **errp);
+
+struct prep_edit {
+    const char *name;          /* the option word, without "--" */
+    bool has_arg;
+    prep_fn fn;
+    const char *argname;       /* for --help, e.g. "HOSTNAME" */
+    const char *help;          /* one line */
+};
+
+/* NULL-name-terminated table of every edit, in --help order. */
+extern const struct prep_edit prep_edits[];
+const struct prep_edit *prep_find_edit(const char *name);
+
+/* A queue of edits to run in order. */
+struct prep_queue {
+    struct {
+        const struct prep_edit *e;
+        char *arg;
+    } *v;
+    size_t n, cap;
+};
+int prep_queue_add(struct prep_queue *q, const struct prep_edit *e,
+                   const char *arg, vf_error **errp);
+/* Parse an --edits file: one edit per line ("word arg", "--word arg",
+ * "word=arg"); blank lines and # comments skipped.  0 / -1 naming the
+ * line. */
+int prep_queue_load(struct prep_queue *q, const char *path,
+                    vf_error **errp);
+void prep_queue_free(struct prep_queue *q);
+/* Run every edit; stops at the first error (naming the edit). */
+int prep_run(struct prep *p, const struct prep_queue *q, vf_error **errp);
+
+/* Queue the conversion edits target needs (target.c); an unknown target
+ * is an error listing the known ones. */
+int prep_target_edits(struct prep_queue *q, const char *target,
+                      vf_error **errp);
+
+/* ---- helpers for the edits (edit-util.c) ---- */
+
+/* Read a whole guest file (at most max bytes); NULL if absent. */
+char *prep_read(struct prep *p, const char *path, size_t max, size_t *len,
+                vf_error **errp);
+/* Does path exist (following symlinks)? */
+bool prep_exists(struct prep *p, const char *path);
+/* Split "A:B" at the first ':' into malloc'd *a and *b; -1 with an error
+ * naming the edit when there is no ':' or either side is empty. */
+int prep_split(const char *edit, const char *arg, char **a, char **b,
+               vf_error **errp);
+
+/* ---- edits (one group per file) ---- */
+
+/* edit-files.c */
+int edit_hostname(struct prep *p, const char *arg, vf_error **errp);
+int edit_timezone(struct prep *p, const char *arg, vf_error **errp);
+int edit_write(struct prep *p, const char *arg, vf_error **errp);
+int edit_append_line(struct prep *p, const char *arg, vf_error **errp);
+int edit_upload(struct prep *p, const char *arg, vf_error **errp);
+int edit_mkdir(struct prep *p, const char *arg, vf_error **errp);
+int edit_chmod(struct prep *p, const char *arg, vf_error **errp);
+int edit_chown(struct prep *p, const char *arg, vf_error **errp);
+int edit_delete(struct prep *p, const char *arg, vf_error **errp);
+int edit_link(struct prep *p, const char *arg, vf_error **errp);
+
+#endif
