@@ -101,6 +101,28 @@ bool prep_exists(struct prep *p, const char *path);
 int prep_split(const char *edit, const char *arg, char **a, char **b,
                vf_error **errp);
 
+/* ---- guest system helpers shared by the edits ---- */
+
+/* services.c: disable a service the way the guest's init would: systemd
+ * (unit masked: a symlink to /dev/null in /etc/systemd/system, its
+ * *.wants / *.requires links removed) and SysV (rc?.d S/K links
+ * removed).  unit is "name" or "name.service".  Absent is not an error:
+ * returns 1 when something changed, 0 when nothing was there, -1 on
+ * error.  Each change is logged with why. */
+int prep_service_disable(struct prep *p, const char *unit, const char *why,
+                         vf_error **errp);
+int prep_service_enable(struct prep *p, const char *unit, const char *why,
+                        vf_error **errp);
+/* firstboot.c: run script once at the next boot, after the ones added
+ * before it (a systemd unit plus a SysV fallback, logging to
+ * /var/log/vmferry-firstboot.log).  name is for the script's file name. */
+int prep_firstboot_add(struct prep *p, const char *name, const char *script,
+                       const char *why, vf_error **errp);
+/* The guest's command to remove packages non-interactively ("apt-get -y
+ * purge", "dnf -y remove", "yum -y remove", "zypper -n rm", "apk del",
+ * "pacman -Rns --noconfirm"), or NULL when unknown. */
+const char *prep_pkg_remove_cmd(struct prep *p);
+
 /* ---- edits (one group per file) ---- */
 
 /* edit-files.c */
