@@ -4,7 +4,8 @@
  * Spec: VMware "Virtual Disk Format 5.0", section "The Descriptor File":
  * "key=value" header lines (version, CID, parentCID, createType,
  * parentFileNameHint), extent lines `ACCESS SECTORS TYPE "FILE" [OFFSET]`
- * and the disk database (ddb.*).  Extent and parent names are resolved
+ * (TYPE FLAT, VMFS, ZERO, SPARSE, VMFSSPARSE, or ESXi's SESPARSE) and the
+ * disk database (ddb.*).  Extent and parent names are resolved
  * through blk_open_sibling(), which refuses absolute and ".." names
  * unless --allow-backing-path.
  */
@@ -105,6 +106,8 @@ static int vmdk_parse_extent(char *line, struct vmdk_extent *e,
         e->type = VMDK_EXT_SPARSE;
     else if (!strcmp(type, "VMFSSPARSE"))
         e->type = VMDK_EXT_COWD;
+    else if (!strcmp(type, "SESPARSE"))
+        e->type = VMDK_EXT_SESPARSE;
     else {
         error_setg(errp, "unsupported VMDK extent type '%s'", type);
         return -1;
@@ -164,7 +167,8 @@ static int vmdk_open_extent(struct blk *b, struct vmdk_extent *e,
     e->file_size = (uint64_t)sz;
     if (e->type == VMDK_EXT_FLAT)
         return 0;
-    if (vmdk_sparse_open(e, NULL, errp) < 0) {
+    if (e->type == VMDK_EXT_SESPARSE ? vmdk_se_open(e, errp) < 0
+                                     : vmdk_sparse_open(e, NULL, errp) < 0) {
         error_prepend(errp, "%s: ", e->fname);
         return -1;
     }

@@ -381,16 +381,28 @@ static int vmdk_rw_set_entry(struct vmdk_extent *e, uint64_t g, uint32_t val,
     return 0;
 }
 
-static int vmdk_rw_pwrite(struct blk *b, struct vmdk_extent *e,
-                          const uint8_t *buf, uint64_t rel, uint64_t n,
-                          vf_error **errp)
+/* Can grains be written into existing extent e in place? */
+static int vmdk_rw_writable(const struct vmdk_extent *e, vf_error **errp)
 {
+    if (e->type == VMDK_EXT_SESPARSE) {
+        error_setg(errp, "seSparse VMDK extents are read-only");
+        return -1;
+    }
     if (e->type != VMDK_EXT_SPARSE || e->compressed || e->used_rgd ||
         !e->gd || e->stream_scanned) {
         error_setg(errp, "writing into this VMDK kind (compressed, COWD "
                    "or damaged) is not supported");
         return -1;
     }
+    return 0;
+}
+
+static int vmdk_rw_pwrite(struct blk *b, struct vmdk_extent *e,
+                          const uint8_t *buf, uint64_t rel, uint64_t n,
+                          vf_error **errp)
+{
+    if (vmdk_rw_writable(e, errp) < 0)
+        return -1;
     while (n) {
         uint64_t g = rel / e->grain, in_g = rel % e->grain;
         uint64_t l = e->grain - in_g < n ? e->grain - in_g : n;
@@ -438,6 +450,8 @@ static int vmdk_rw_zero(struct blk *b, struct vmdk_extent *e, uint64_t rel,
                         uint64_t n, vf_error **errp)
 {
     static const uint8_t zeros[65536];
+    if (e->type == VMDK_EXT_SESPARSE)     /* its lookups are not ours */
+        return vmdk_rw_writable(e, errp);
     while (n) {
         uint64_t g = rel / e->grain, in_g = rel % e->grain;
         uint64_t l = e->grain - in_g < n ? e->grain - in_g : n;
@@ -733,6 +747,10 @@ static int vmdk_parse_sub(const char *v, int *sub, vf_error **errp)
     *sub = VMDK_SUB_MONO_SPARSE;
     if (!v)
         return 0;
+    if (!strcmp(v, "seSparse") || !strcmp(v, "vmfsSparse")) {
+        error_setg(errp, "VMDK subformat %s is read-only (no writer)", v);
+        return -1;
+    }
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         if (!strcmp(v, t[i].n)) {
             *sub = t[i].s;
@@ -1259,6 +1277,12 @@ int vmdk_resize(struct blk *b, uint64_t new_size, vf_error **errp)
         error_setg(errp, "VMDK size 0x%" PRIx64 " not a multiple of 512",
                    new_size);
         return -1;
+    }
+    for (size_t i = 0; i < s->n_ext; i++) {
+        if (s->ext[i].type == VMDK_EXT_SESPARSE) {
+            error_setg(errp, "seSparse VMDK cannot be resized (read-only)");
+            return -1;
+        }
     }
     struct vmdk_extent *e = &s->ext[s->n_ext - 1];
     if (new_size <= e->start) {
