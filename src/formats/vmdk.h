@@ -19,6 +19,8 @@
 #include "formats/format.h"
 
 #define VMDK_SECTOR 512u
+/* ddb.geometry.cylinders on resize: the BIOS CHS limit */
+#define VMDK_GEO_CYL_MAX 16383u
 
 /* ---- hosted sparse extent header ("KDMV"), 512 bytes at offset 0 ---- */
 #define VMDK4_MAGIC          0x564d444bu /* "KDMV" read as LE32 */
@@ -202,6 +204,10 @@ enum vmdk_sub {
     VMDK_SUB_2GB_FLAT, VMDK_SUB_STREAM, VMDK_SUB_VMFS,
 };
 
+static inline uint64_t vmdk_div_up(uint64_t a, uint64_t b)
+{
+    return a / b + (a % b != 0);
+}
 static inline uint16_t vmdk_le16(const uint8_t *p)
 {
     return (uint16_t)(p[0] | p[1] << 8);
@@ -238,9 +244,17 @@ int vmdk_desc_parse(struct blk *b, struct vmdk_state *s, bool embedded,
                     vf_error **errp);
 /* Build a descriptor for s's extents (malloc'd text). */
 char *vmdk_desc_build(struct blk *b, struct vmdk_state *s, vf_error **errp);
-/* desc with the last extent line's size set to sectors (malloc'd). */
-char *vmdk_desc_set_last_extent(const char *desc, uint64_t sectors,
-                                vf_error **errp);
+/* desc edited for a resize (malloc'd): of its extent lines the first
+ * keep stay, the last of them with its size set to last_sectors and
+ * followed by the n_add lines in add (no line ends), the rest dropped;
+ * ddb.geometry.cylinders recomputed for size bytes from the heads and
+ * sectors the descriptor gives (left alone when it gives none).  keep
+ * SIZE_MAX: all extent lines stay, the last edited, none needed. */
+char *vmdk_desc_resized(const char *desc, size_t keep, uint64_t last_sectors,
+                        char *const *add, size_t n_add, uint64_t size,
+                        vf_error **errp);
+/* BIOS cylinders of a disk of size bytes, at most VMDK_GEO_CYL_MAX. */
+uint64_t vmdk_geo_cylinders(uint64_t size, uint32_t heads, uint32_t sectors);
 
 /* vmdk-sparse.c */
 /* Read and validate the sparse header of e (type SPARSE or COWD), load
@@ -285,6 +299,20 @@ void vmdk_se_check(struct vmdk_extent *e, const char *name,
                    struct check_report *r);
 
 /* vmdk-write.c */
+/* Lay out a new hosted sparse extent of len bytes in e (e->io set):
+ * header, optional embedded descriptor room, RGD, RGTs, GD, GTs, all
+ * in memory until vmdk_wsparse_flush writes them (and desc, if given,
+ * into the embedded room). */
+int vmdk_wsparse_init(struct vmdk_extent *e, uint64_t len,
+                      bool embedded_desc, bool zeroed, vf_error **errp);
+int vmdk_wsparse_flush(struct vmdk_extent *e, const char *desc,
+                       vf_error **errp);
+/* Write n entries of v (zeros when v is NULL) as LE32 at off. */
+int vmdk_write_u32s(struct io *io, const uint32_t *v, uint32_t n,
+                    uint64_t off, vf_error **errp);
+/* "dir/name.vmdk" -> "name" + suffix (malloc'd, NULL when out of
+ * memory). */
+char *vmdk_sibling_name(const char *path, const char *suffix);
 int vmdk_create(struct blk *b, const struct fmt_create_opts *o,
                 vf_error **errp);
 int vmdk_pwrite(struct blk *b, const void *buf, uint64_t off, size_t len,
@@ -301,6 +329,8 @@ int vmdk_pwrite_compressed(struct blk *b, uint64_t off, const void *raw,
 int vmdk_measure(const struct fmt_create_opts *o, struct blk *src,
                  uint64_t *required, uint64_t *fully, vf_error **errp);
 void vmdk_write_free(struct vmdk_state *s);
+
+/* vmdk-resize.c */
 int vmdk_resize(struct blk *b, uint64_t new_size, vf_error **errp);
 
 /* vmdk-check.c */
