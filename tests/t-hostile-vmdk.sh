@@ -14,6 +14,8 @@
 #       any      anything that is not a crash or a messy error
 #       control  everything 0, content equal to qemu-img's reading
 #   - leave the source's bytes unchanged.
+# Then resize (grow far, shrink) runs on a copy of every image: refused
+# with one line or done, never a crash.
 # Controls made by qemu-img itself must succeed the same way.
 . "$(dirname "$0")/lib.sh"
 
@@ -42,5 +44,21 @@ hostile_run_manifest vmdk 2
 run_one "$hdir/desc-extent-dotdot.vmdk" info --allow-backing-path \
     "$hdir/desc-extent-dotdot.vmdk"
 want_rc "info --allow-backing-path desc-extent-dotdot" 0
+
+# resize, on a copy of every image: growing far past the grain
+# directory's room, then shrinking, may be refused (one line naming the
+# file) but never crashes; what it leaves opens or is refused cleanly.
+rdir="$scratch/r"
+cp -a "$hdir" "$rdir"
+while IFS=$'\t' read -r -u 3 name cls what; do
+    [ "$cls" = aux ] && continue
+    f="$rdir/$name.vmdk"
+    run_one "$f" resize "$f" 40G
+    want_rc "resize $name" 0 1
+    run_one "$f" resize --shrink "$f" 512K
+    want_rc "resize --shrink $name" 0 1
+    run_one "$f" check "$f"
+    want_rc "check after resize $name" 0 1 2 3
+done 3< "$hdir/MANIFEST"
 
 hostile_report

@@ -1,5 +1,6 @@
 #!/bin/bash
-# t-vmdk-misc: info fields, check findings, measure and resize for VMDK.
+# t-vmdk-misc: info fields, check findings, measure and writing into
+# existing images for VMDK.
 #   info   createType, adapter, CID, extents with their files, and the
 #          compressed size of a streamOptimized file;
 #   check  finds a grain-table entry past end of file, overlapping grains,
@@ -7,8 +8,7 @@
 #          disagrees with the primary (images from hostile/mk-vmdk.py);
 #          a clean image checks clean;
 #   measure  not below what convert really writes, per subformat;
-#   resize   grows and shrinks monolithicSparse, monolithicFlat and vmfs:
-#          qemu-img check clean, qemu-img compare equal, vmdkinfo size.
+#   convert -n  writes into existing images (resize is t-vmdk-resize).
 . "$(dirname "$0")/lib.sh"
 
 require qemu-img python3 cmp "$VMFERRY"
@@ -85,30 +85,6 @@ for sub in monolithicSparse streamOptimized monolithicFlat twoGbMaxExtentSparse 
     got=$(du -cB1 --apparent-size "m-$sub"/* | tail -n 1 | cut -f1)
     [ "$got" -le "$req" ] || die "measure $sub: $req, convert wrote $got"
 done
-
-# ---- resize ----
-for sub in monolithicSparse monolithicFlat vmfs; do
-    mkdir "r-$sub"
-    f="r-$sub/r.vmdk"
-    "$VMFERRY" convert -f raw -O vmdk -o subformat=$sub src.raw "$f"
-    "$VMFERRY" resize "$f" 200M > /dev/null || die "resize $sub grow"
-    [ "$sub" = vmfs ] || qemu-img check -q "$f" || die "resize $sub: check"
-    qemu-img info "$f" | grep '(209715200 bytes)' > /dev/null ||
-        die "resize $sub: qemu-img sees the wrong size"
-    cp src.raw big.raw
-    truncate -s 200M big.raw
-    qemu-img compare -q -f raw big.raw "$f" || die "resize $sub: content"
-    if command -v vmdkinfo > /dev/null; then
-        vmdkinfo "$f" | grep '(209715200 bytes)' > /dev/null ||
-            die "resize $sub: vmdkinfo size"
-    fi
-    "$VMFERRY" resize --shrink "$f" 70M > /dev/null || die "resize $sub shrink"
-    qemu-img compare -q -f raw src.raw "$f" || die "resize $sub: after shrink"
-done
-"$VMFERRY" convert -f raw -O vmdk src.raw g.vmdk
-expect_rc 1 "$VMFERRY" resize g.vmdk 2T 2>/dev/null
-qemu-img compare -q -f raw src.raw g.vmdk || die "a refused resize changed it"
-expect_rc 1 "$VMFERRY" resize so.vmdk 100M 2>/dev/null
 
 # ---- writing into existing images (convert -n) ----
 gen_pattern --seed 43 70m other.raw d1m,h3m,d2m,z5m,h10m,d1m || die "gen other"

@@ -312,4 +312,21 @@ struct io *blk_open_sibling(struct blk *b, const char *name,
 /* Resolve name relative to b->dir with the confinement rule; malloc'd. */
 char *blk_resolve_name(struct blk *b, const char *name, vf_error **errp);
 
+/* For drivers that add or replace files beside an image opened
+ * read-write (VMDK extents and descriptors on resize).  blk_tmp_create
+ * makes a new file beside final_path under a temporary name (*tmp_path,
+ * malloc'd), unlinked on SIGINT/SIGTERM/SIGHUP/SIGPIPE until it is
+ * finished or abandoned.  blk_tmp_finish renames it to final_path (the
+ * caller fsyncs it first; with noreplace it fails rather than replace an
+ * existing file); on failure it stays registered: abandon it.
+ * blk_tmp_abandon unlinks it (NULL accepted).  The caller frees
+ * tmp_path after finish or abandon.  blk_fsync_dir makes renames in dir
+ * durable. */
+struct io *blk_tmp_create(const char *final_path, char **tmp_path,
+                          vf_error **errp);
+int blk_tmp_finish(char *tmp_path, const char *final_path, bool noreplace,
+                   vf_error **errp);
+void blk_tmp_abandon(char *tmp_path);
+int blk_fsync_dir(const char *dir, vf_error **errp);
+
 #endif

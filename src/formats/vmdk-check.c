@@ -277,6 +277,9 @@ int vmdk_check(struct blk *b, struct check_report *r, vf_error **errp)
         if (e->type == VMDK_EXT_SPARSE || e->type == VMDK_EXT_COWD) {
             r->have_cluster_stats = true;
             vmdk_check_extent(b, e, r);
+        } else if (e->type == VMDK_EXT_SESPARSE) {
+            r->have_cluster_stats = true;
+            vmdk_se_check(e, e->fname ? e->fname : b->filename, r);
         }
     }
     if (s->parent_hint && s->have_parent_cid) {

@@ -4,7 +4,8 @@
  * Spec: VMware "Virtual Disk Format 5.0", section "The Descriptor File":
  * "key=value" header lines (version, CID, parentCID, createType,
  * parentFileNameHint), extent lines `ACCESS SECTORS TYPE "FILE" [OFFSET]`
- * and the disk database (ddb.*).  Extent and parent names are resolved
+ * (TYPE FLAT, VMFS, ZERO, SPARSE, VMFSSPARSE, or ESXi's SESPARSE) and the
+ * disk database (ddb.*).  Extent and parent names are resolved
  * through blk_open_sibling(), which refuses absolute and ".." names
  * unless --allow-backing-path.
  */
@@ -105,6 +106,8 @@ static int vmdk_parse_extent(char *line, struct vmdk_extent *e,
         e->type = VMDK_EXT_SPARSE;
     else if (!strcmp(type, "VMFSSPARSE"))
         e->type = VMDK_EXT_COWD;
+    else if (!strcmp(type, "SESPARSE"))
+        e->type = VMDK_EXT_SESPARSE;
     else {
         error_setg(errp, "unsupported VMDK extent type '%s'", type);
         return -1;
@@ -164,7 +167,8 @@ static int vmdk_open_extent(struct blk *b, struct vmdk_extent *e,
     e->file_size = (uint64_t)sz;
     if (e->type == VMDK_EXT_FLAT)
         return 0;
-    if (vmdk_sparse_open(e, NULL, errp) < 0) {
+    if (e->type == VMDK_EXT_SESPARSE ? vmdk_se_open(e, errp) < 0
+                                     : vmdk_sparse_open(e, NULL, errp) < 0) {
         error_prepend(errp, "%s: ", e->fname);
         return -1;
     }
@@ -368,39 +372,122 @@ char *vmdk_desc_build(struct blk *b, struct vmdk_state *s, vf_error **errp)
     return sb.p;
 }
 
-char *vmdk_desc_set_last_extent(const char *desc, uint64_t sectors,
-                                vf_error **errp)
+static bool vmdk_is_extent_line(const char *p)
 {
-    const char *last = NULL;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return !strncmp(p, "RW ", 3) || !strncmp(p, "RDONLY ", 7) ||
+           !strncmp(p, "NOACCESS ", 9) || !strncmp(p, "RW\t", 3);
+}
+
+/* Is line (len bytes) the ddb key key, and where does its value start? */
+static const char *vmdk_ddb_value(const char *line, size_t len,
+                                  const char *key)
+{
+    const char *p = line, *end = line + len;
+    size_t kl = strlen(key);
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if ((size_t)(end - p) <= kl || strncmp(p, key, kl))
+        return NULL;
+    p += kl;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    return p < end && *p == '=' ? p + 1 : NULL;
+}
+
+/* The number in a ddb value like ' "16"' (0 when it is not one). */
+static uint64_t vmdk_ddb_number(const char *v, const char *end)
+{
+    while (v < end && (*v == ' ' || *v == '\t' || *v == '"'))
+        v++;
+    uint64_t n = 0;
+    for (int k = 0; v < end && *v >= '0' && *v <= '9'; v++, k++) {
+        if (k > 9)
+            return 0;
+        n = n * 10 + (uint64_t)(*v - '0');
+    }
+    return n;
+}
+
+uint64_t vmdk_geo_cylinders(uint64_t size, uint32_t heads, uint32_t sectors)
+{
+    uint64_t c = size / ((uint64_t)heads * sectors * VMDK_SECTOR);
+    return c < VMDK_GEO_CYL_MAX ? c : VMDK_GEO_CYL_MAX;
+}
+
+char *vmdk_desc_resized(const char *desc, size_t keep, uint64_t last_sectors,
+                        char *const *add, size_t n_add, uint64_t size,
+                        vf_error **errp)
+{
+    size_t n_ext = 0;
+    uint64_t heads = 0, sectors = 0;
     for (const char *line = desc; *line;) {
-        const char *p = line;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (!strncmp(p, "RW ", 3) || !strncmp(p, "RDONLY ", 7) ||
-            !strncmp(p, "NOACCESS ", 9))
-            last = p;
         const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        const char *v;
+        if (vmdk_is_extent_line(line))
+            n_ext++;
+        else if ((v = vmdk_ddb_value(line, len, "ddb.geometry.heads")))
+            heads = vmdk_ddb_number(v, line + len);
+        else if ((v = vmdk_ddb_value(line, len, "ddb.geometry.sectors")))
+            sectors = vmdk_ddb_number(v, line + len);
         if (!nl)
             break;
         line = nl + 1;
     }
-    if (!last) {
+    if (!n_ext && keep != SIZE_MAX) {
         error_setg(errp, "VMDK descriptor lists no extents");
         return NULL;
     }
-    const char *num = last;
-    while (*num && *num != ' ' && *num != '\t')
-        num++;
-    while (*num == ' ' || *num == '\t')
-        num++;
-    const char *end = num;
-    while (*end >= '0' && *end <= '9')
-        end++;
-    char *r = NULL;
-    if (asprintf(&r, "%.*s%" PRIu64 "%s", (int)(num - desc), desc, sectors,
-                 end) < 0) {
+    if (keep > n_ext)
+        keep = n_ext;
+    /* BIOS geometry: heads 1-255, sectors per track 1-63 */
+    bool geo = heads >= 1 && heads <= 255 && sectors >= 1 && sectors <= 63;
+    struct vmdk_sb sb = { 0 };
+    size_t k = 0;
+    for (const char *line = desc; *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        const char *eol = len && line[len - 1] == '\r' ? "\r\n" : "\n";
+        const char *v;
+        if (vmdk_is_extent_line(line)) {
+            if (++k < keep) {
+                vmdk_sb_add(&sb, "%.*s\n", (int)len, line);
+            } else if (k == keep) {
+                /* ACCESS SECTORS rest: only the number changes */
+                const char *num = line;
+                while (*num == ' ' || *num == '\t')
+                    num++;
+                while (*num && *num != ' ' && *num != '\t')
+                    num++;
+                while (*num == ' ' || *num == '\t')
+                    num++;
+                const char *end = num;
+                while (*end >= '0' && *end <= '9')
+                    end++;
+                vmdk_sb_add(&sb, "%.*s%" PRIu64 "%.*s\n",
+                            (int)(num - line), line, last_sectors,
+                            (int)(line + len - end), end);
+                for (size_t i = 0; i < n_add; i++)
+                    vmdk_sb_add(&sb, "%s%s", add[i], eol);
+            }
+        } else if (geo && (v = vmdk_ddb_value(line, len,
+                                              "ddb.geometry.cylinders"))) {
+            vmdk_sb_add(&sb, "%.*s \"%" PRIu64 "\"%s", (int)(v - line), line,
+                        vmdk_geo_cylinders(size, (uint32_t)heads,
+                                           (uint32_t)sectors), eol);
+        } else {
+            vmdk_sb_add(&sb, "%.*s%s", (int)len, line, nl ? "\n" : "");
+        }
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    if (sb.oom || !sb.p) {
+        free(sb.p);
         error_setg(errp, "out of memory");
         return NULL;
     }
-    return r;
+    return sb.p;
 }

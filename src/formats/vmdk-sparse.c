@@ -383,6 +383,7 @@ void vmdk_extent_free(struct vmdk_extent *e)
     }
     free(e->gd);
     free(e->rgd);
+    vmdk_se_free(e);
     free(e->fname);
     if (e->own_io)
         io_close(e->io);

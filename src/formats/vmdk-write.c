@@ -11,9 +11,9 @@
  * marker and GD, footer marker and footer (the header with the real
  * gdOffset) and the end-of-stream marker; the file is written strictly
  * front to back, so it can go into a pipe or a tar.  Images opened
- * read-write (convert -n, resize) are changed in place: grains appended
- * at the end of the file, each new GT entry written to both grain tables
- * right after its grain.
+ * read-write (convert -n) are changed in place: grains appended at the
+ * end of the file, each new GT entry written to both grain tables right
+ * after its grain.  Resizing is vmdk-resize.c.
  */
 #include "formats/vmdk.h"
 
@@ -52,13 +52,7 @@ static void vmdk_random(void *p, size_t n)
 
 /* ---- hosted sparse extents ---- */
 
-static uint64_t vmdk_div_up(uint64_t a, uint64_t b)
-{
-    return a / b + (a % b != 0);
-}
-
-/* Lay out a new sparse extent of len bytes in e (e->io set). */
-static int vmdk_wsparse_init(struct vmdk_extent *e, uint64_t len,
+int vmdk_wsparse_init(struct vmdk_extent *e, uint64_t len,
                              bool embedded_desc, bool zeroed,
                              vf_error **errp)
 {
@@ -128,7 +122,7 @@ static void vmdk4_build_header(uint8_t *h, const struct vmdk_extent *e,
     vmdk_put16(h + VMDK4_COMPRESS_ALG, e->compressed ? 1 : 0);
 }
 
-static int vmdk_write_u32s(struct io *io, const uint32_t *v, uint32_t n,
+int vmdk_write_u32s(struct io *io, const uint32_t *v, uint32_t n,
                            uint64_t off, vf_error **errp)
 {
     size_t bytes = (size_t)n * 4;
@@ -144,7 +138,7 @@ static int vmdk_write_u32s(struct io *io, const uint32_t *v, uint32_t n,
     return r;
 }
 
-static int vmdk_wsparse_flush(struct vmdk_extent *e, const char *desc,
+int vmdk_wsparse_flush(struct vmdk_extent *e, const char *desc,
                               vf_error **errp)
 {
     uint64_t gt_sect = (uint64_t)e->gtes * 4 / VMDK_SECTOR;
@@ -381,16 +375,28 @@ static int vmdk_rw_set_entry(struct vmdk_extent *e, uint64_t g, uint32_t val,
     return 0;
 }
 
-static int vmdk_rw_pwrite(struct blk *b, struct vmdk_extent *e,
-                          const uint8_t *buf, uint64_t rel, uint64_t n,
-                          vf_error **errp)
+/* Can grains be written into existing extent e in place? */
+static int vmdk_rw_writable(const struct vmdk_extent *e, vf_error **errp)
 {
+    if (e->type == VMDK_EXT_SESPARSE) {
+        error_setg(errp, "seSparse VMDK extents are read-only");
+        return -1;
+    }
     if (e->type != VMDK_EXT_SPARSE || e->compressed || e->used_rgd ||
         !e->gd || e->stream_scanned) {
         error_setg(errp, "writing into this VMDK kind (compressed, COWD "
                    "or damaged) is not supported");
         return -1;
     }
+    return 0;
+}
+
+static int vmdk_rw_pwrite(struct blk *b, struct vmdk_extent *e,
+                          const uint8_t *buf, uint64_t rel, uint64_t n,
+                          vf_error **errp)
+{
+    if (vmdk_rw_writable(e, errp) < 0)
+        return -1;
     while (n) {
         uint64_t g = rel / e->grain, in_g = rel % e->grain;
         uint64_t l = e->grain - in_g < n ? e->grain - in_g : n;
@@ -438,6 +444,8 @@ static int vmdk_rw_zero(struct blk *b, struct vmdk_extent *e, uint64_t rel,
                         uint64_t n, vf_error **errp)
 {
     static const uint8_t zeros[65536];
+    if (e->type == VMDK_EXT_SESPARSE)     /* its lookups are not ours */
+        return vmdk_rw_writable(e, errp);
     while (n) {
         uint64_t g = rel / e->grain, in_g = rel % e->grain;
         uint64_t l = e->grain - in_g < n ? e->grain - in_g : n;
@@ -733,6 +741,10 @@ static int vmdk_parse_sub(const char *v, int *sub, vf_error **errp)
     *sub = VMDK_SUB_MONO_SPARSE;
     if (!v)
         return 0;
+    if (!strcmp(v, "seSparse") || !strcmp(v, "vmfsSparse")) {
+        error_setg(errp, "VMDK subformat %s is read-only (no writer)", v);
+        return -1;
+    }
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         if (!strcmp(v, t[i].n)) {
             *sub = t[i].s;
@@ -743,8 +755,7 @@ static int vmdk_parse_sub(const char *v, int *sub, vf_error **errp)
     return -1;
 }
 
-/* "name.vmdk" -> "name" + suffix */
-static char *vmdk_sibling_name(const char *path, const char *suffix)
+char *vmdk_sibling_name(const char *path, const char *suffix)
 {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
@@ -1107,171 +1118,5 @@ int vmdk_measure(const struct fmt_create_opts *o, struct blk *src,
         *required += 4096;
         *fully += 4096;
     }
-    return 0;
-}
-
-/* ---- resize ---- */
-
-static int vmdk_resize_flat(struct blk *b, struct vmdk_state *s,
-                            struct vmdk_extent *e, uint64_t new_len,
-                            vf_error **errp)
-{
-    if (e->type != VMDK_EXT_FLAT) {
-        error_setg(errp, "resizing a VMDK whose last extent is %s is not "
-                   "supported", e->type == VMDK_EXT_ZERO ? "ZERO" : "sparse");
-        return -1;
-    }
-    if (s->create_type && !strcmp(s->create_type, "twoGbMaxExtentFlat") &&
-        new_len > VMDK_W_2GB) {
-        error_setg(errp, "twoGbMaxExtentFlat extent of 0x%" PRIx64 " bytes "
-                   "beyond 2 GiB", new_len);
-        return -1;
-    }
-    char *nd = vmdk_desc_set_last_extent(s->desc, new_len / VMDK_SECTOR,
-                                         errp);
-    if (!nd)
-        return -1;
-    size_t dl = strlen(nd);
-    int r = -1;
-    if (io_truncate(e->io, e->flat_off + new_len, errp) < 0 ||
-        io_truncate(b->file, 0, errp) < 0 ||
-        io_pwrite(b->file, nd, dl, 0, errp) < 0)
-        goto out;
-    free(s->desc);
-    s->desc = nd;
-    nd = NULL;
-    r = 0;
-out:
-    free(nd);
-    return r;
-}
-
-/* Add zeroed GTs for GD entries [from, to) at the end of the file. */
-static int vmdk_resize_new_gts(struct vmdk_extent *e, uint32_t *dir,
-                               uint32_t from, uint32_t to, vf_error **errp)
-{
-    uint64_t gt_bytes = (uint64_t)e->gtes * 4;
-    for (uint32_t i = from; i < to; i++) {
-        uint64_t at = vmdk_div_up(e->file_size, VMDK_SECTOR);
-        if (at > UINT32_MAX) {
-            error_setg(errp, "VMDK file too large for another grain table");
-            return -1;
-        }
-        e->file_size = at * VMDK_SECTOR + gt_bytes;
-        if (io_truncate(e->io, e->file_size, errp) < 0)
-            return -1;
-        dir[i] = (uint32_t)at;
-    }
-    return 0;
-}
-
-static int vmdk_resize_sparse(struct blk *b, struct vmdk_state *s,
-                              struct vmdk_extent *e, uint64_t new_len,
-                              vf_error **errp)
-{
-    if (e->type != VMDK_EXT_SPARSE || e->compressed || e->used_rgd ||
-        !e->gd || e->stream_scanned) {
-        error_setg(errp, "resizing this VMDK kind (compressed, COWD or "
-                   "damaged) is not supported");
-        return -1;
-    }
-    uint64_t per_gt = (uint64_t)e->grain * e->gtes;
-    uint64_t n = vmdk_div_up(new_len, per_gt);
-    /* the GD cannot move: it grows into its sector's padding */
-    uint64_t room = vmdk_div_up((uint64_t)e->gd_entries * 4, VMDK_SECTOR) *
-                    VMDK_SECTOR / 4;
-    if (n > room) {
-        error_setg(errp, "VMDK grain directory has room for %" PRIu64
-                   " grain tables, 0x%" PRIx64 " bytes need %" PRIu64,
-                   room, new_len, n);
-        return -1;
-    }
-    uint32_t old = e->gd_entries;
-    if (n > old) {
-        uint32_t **ngt = realloc(e->gt, n * sizeof(*ngt));
-        uint32_t *ngd = realloc(e->gd, n * sizeof(*ngd));
-        if (ngt)
-            e->gt = ngt;
-        if (ngd)
-            e->gd = ngd;
-        if (!ngt || !ngd) {
-            error_setg(errp, "out of memory");
-            return -1;
-        }
-        memset(e->gt + old, 0, (n - old) * sizeof(*ngt));
-        if (e->rgd) {
-            uint32_t *nr = realloc(e->rgd, n * sizeof(*nr));
-            if (!nr) {
-                error_setg(errp, "out of memory");
-                return -1;
-            }
-            e->rgd = nr;
-        }
-        if (vmdk_resize_new_gts(e, e->gd, old, (uint32_t)n, errp) < 0 ||
-            (e->rgd &&
-             vmdk_resize_new_gts(e, e->rgd, old, (uint32_t)n, errp) < 0))
-            return -1;
-        if (vmdk_write_u32s(e->io, e->gd, (uint32_t)n, e->gd_off, errp) < 0 ||
-            (e->rgd && vmdk_write_u32s(e->io, e->rgd, (uint32_t)n,
-                                       e->rgd_off, errp) < 0))
-            return -1;
-        e->gd_entries = (uint32_t)n;
-    }
-    if (s->desc && e->desc_size) {
-        char *nd = vmdk_desc_set_last_extent(s->desc, new_len / VMDK_SECTOR,
-                                             errp);
-        if (!nd)
-            return -1;
-        size_t dl = strlen(nd);
-        uint8_t *buf = dl <= e->desc_size ? calloc(1, e->desc_size) : NULL;
-        if (!buf) {
-            free(nd);
-            error_setg(errp, "VMDK descriptor of %zu bytes does not fit",
-                       dl);
-            return -1;
-        }
-        memcpy(buf, nd, dl);
-        int r = io_pwrite(e->io, buf, e->desc_size, e->desc_off, errp);
-        free(buf);
-        free(s->desc);
-        s->desc = nd;
-        if (r < 0)
-            return -1;
-    }
-    uint8_t h[VMDK_SECTOR];
-    if (io_pread(e->io, h, sizeof(h), 0, errp) < 0)
-        return -1;
-    vmdk_put64(h + VMDK4_CAPACITY, new_len / VMDK_SECTOR);
-    if (io_pwrite(e->io, h, sizeof(h), 0, errp) < 0)
-        return -1;
-    e->capacity = new_len;
-    return 0;
-}
-
-int vmdk_resize(struct blk *b, uint64_t new_size, vf_error **errp)
-{
-    struct vmdk_state *s = b->state;
-    if (b->created || s->stream) {
-        error_setg(errp, "resizing a VMDK being written is not supported");
-        return -1;
-    }
-    if (new_size % VMDK_SECTOR) {
-        error_setg(errp, "VMDK size 0x%" PRIx64 " not a multiple of 512",
-                   new_size);
-        return -1;
-    }
-    struct vmdk_extent *e = &s->ext[s->n_ext - 1];
-    if (new_size <= e->start) {
-        error_setg(errp, "VMDK size 0x%" PRIx64 " would drop whole extents",
-                   new_size);
-        return -1;
-    }
-    uint64_t new_len = new_size - e->start;
-    int r = s->desc_file ? vmdk_resize_flat(b, s, e, new_len, errp)
-                         : vmdk_resize_sparse(b, s, e, new_len, errp);
-    if (r < 0)
-        return -1;
-    e->len = new_len;
-    b->size = new_size;
     return 0;
 }

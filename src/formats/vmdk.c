@@ -6,7 +6,8 @@
  * Spec: VMware "Virtual Disk Format 5.0" technote; libyal's libvmdk
  * documentation for COWD and real-world quirks.  Layout of the driver:
  * vmdk-desc.c (descriptor text), vmdk-sparse.c (KDMV/COWD extents),
- * vmdk-write.c (every writable subformat), vmdk-check.c (check).
+ * vmdk-sesparse.c (ESXi seSparse extents, read-only), vmdk-write.c
+ * (every writable subformat), vmdk-check.c (check).
  */
 #include "formats/vmdk.h"
 
@@ -115,7 +116,8 @@ static int vmdk_open(struct blk *b, vf_error **errp)
     for (size_t i = 0; i < s->n_ext; i++) {
         size += s->ext[i].len;
         if (!b->cluster_size && (s->ext[i].type == VMDK_EXT_SPARSE ||
-                                 s->ext[i].type == VMDK_EXT_COWD))
+                                 s->ext[i].type == VMDK_EXT_COWD ||
+                                 s->ext[i].type == VMDK_EXT_SESPARSE))
             b->cluster_size = s->ext[i].grain;
     }
     b->size = size;
@@ -223,6 +225,9 @@ static int vmdk_pread_inner(struct blk *b, void *buf, uint64_t off,
         case VMDK_EXT_COWD:
             r = vmdk_read_sparse(b, e, p, rel, n, errp);
             break;
+        case VMDK_EXT_SESPARSE:
+            r = vmdk_se_read(b, e, p, rel, n, errp);
+            break;
         }
         if (r < 0)
             return -1;
@@ -279,6 +284,8 @@ static int vmdk_block_status_inner(struct blk *b, uint64_t off,
         *pnum = l;
         return data ? BLK_DATA : BLK_ZERO;
     }
+    if (e->type == VMDK_EXT_SESPARSE)
+        return vmdk_se_block_status(e, rel, n, pnum, errp);
     /* grains past the capacity or in an unmapped GT: skip whole GTs, so
      * huge empty (or hostile) disks cost one step per GT */
     uint64_t per_gt = (uint64_t)e->grain * e->gtes;
@@ -350,6 +357,7 @@ static const char *vmdk_ext_type_name(const struct vmdk_extent *e)
     case VMDK_EXT_ZERO: return "ZERO";
     case VMDK_EXT_SPARSE: return "SPARSE";
     case VMDK_EXT_COWD: return "VMFSSPARSE";
+    case VMDK_EXT_SESPARSE: return "SESPARSE";
     }
     return "?";
 }
@@ -415,6 +423,9 @@ static int vmdk_info(struct blk *b, struct json_object *spec,
                 any_comp = true;
                 csize += e->file_size;
             }
+        } else if (e->type == VMDK_EXT_SESPARSE) {
+            json_object_object_add(x, "cluster-size",
+                                   json_object_new_int64(e->grain));
         } else if (e->type == VMDK_EXT_FLAT && e->flat_off) {
             json_object_object_add(x, "offset",
                                    json_object_new_int64((int64_t)e->flat_off));
@@ -433,7 +444,8 @@ static const char *const vmdk_aliases[] = { NULL };
 const struct fmt_driver fmt_vmdk = {
     .name = "vmdk",
     .aliases = vmdk_aliases,
-    .desc = "VMware VMDK (sparse, flat, split, vmfs, streamOptimized)",
+    .desc = "VMware VMDK (sparse, flat, split, vmfs, streamOptimized, "
+            "seSparse)",
     .state_size = sizeof(struct vmdk_state),
     .flags = FMT_F_BACKING,
     .probe = vmdk_probe,

@@ -5,7 +5,8 @@
  * Spec: VMware "Virtual Disk Format 5.0" technote (hosted sparse extents,
  * streamOptimized markers, descriptor files); libyal's libvmdk
  * documentation "VMWare Virtual Disk Format (VMDK)" for the ESX "COWD"
- * (vmfsSparse) header and real-world quirks.  Every on-disk number is
+ * (vmfsSparse) header and real-world quirks; QEMU's block/vmdk.c for the
+ * unpublished ESXi seSparse layout.  Every on-disk number is
  * little-endian; sector = 512 bytes.
  */
 #ifndef VF_VMDK_H
@@ -18,6 +19,8 @@
 #include "formats/format.h"
 
 #define VMDK_SECTOR 512u
+/* ddb.geometry.cylinders on resize: the BIOS CHS limit */
+#define VMDK_GEO_CYL_MAX 16383u
 
 /* ---- hosted sparse extent header ("KDMV"), 512 bytes at offset 0 ---- */
 #define VMDK4_MAGIC          0x564d444bu /* "KDMV" read as LE32 */
@@ -61,6 +64,35 @@
 #define VMDK3_NEXT_FREE      28  /* LE32: sectors */
 #define VMDK3_GTES           4096 /* entries per grain table, fixed */
 
+/* ---- ESXi seSparse extent (SESPARSE), as QEMU's block/vmdk.c reads it:
+ * a 512-byte constant header of LE64 fields, all offsets and sizes in
+ * sectors ---- */
+#define VMDK_SE_MAGIC        UINT64_C(0xcafebabe)
+#define VMDK_SE_VERSION_2_1  UINT64_C(0x200000001)
+#define VMDK_SE_VERSION      8   /* LE64: VMDK_SE_VERSION_2_1 */
+#define VMDK_SE_CAPACITY     16  /* LE64: sectors */
+#define VMDK_SE_GRAIN        24  /* LE64: sectors per grain, always 8 */
+#define VMDK_SE_GT_SIZE      32  /* LE64: sectors per GT, always 64 */
+#define VMDK_SE_FLAGS        40  /* LE64: none defined */
+#define VMDK_SE_RESERVED     48  /* 4 x LE64, zero */
+#define VMDK_SE_VOL_OFF      80  /* LE64: volatile header */
+#define VMDK_SE_GD_OFF       128 /* LE64: grain directory */
+#define VMDK_SE_GD_SIZE      136 /* LE64 */
+#define VMDK_SE_GTS_OFF      144 /* LE64: first grain table */
+#define VMDK_SE_GTS_SIZE     152 /* LE64: room for grain tables */
+#define VMDK_SE_GRAINS_OFF   192 /* LE64: grain 0 */
+/* the volatile header: LE64 magic, ..., LE64 "replay the journal" */
+#define VMDK_SE_VOL_MAGIC    UINT64_C(0xcafecafe)
+#define VMDK_SE_VOL_REPLAY   24
+#define VMDK_SE_GRAIN_SECT   8u
+#define VMDK_SE_GT_SECT      64u
+#define VMDK_SE_GTES         4096u  /* LE64 entries per grain table */
+/* GD entry: top 32 bits 0x10000000 (allocated), low 32 bits a GT index.
+ * GT entry, top nibble: 0 unallocated (whole entry 0), 1 unmapped and
+ * 2 zeroed (both read as zeros), 3 allocated: the grain index is bits
+ * 48-59 (its low 12 bits) and bits 0-47 (the rest). */
+#define VMDK_SE_GDE_ALLOC    UINT64_C(0x10000000)
+
 /* ---- caps on values read from hostile files ---- */
 /* A descriptor is a few hundred bytes; thousands of extents fit in 1 MiB. */
 #define VMDK_DESC_MAX        (1u << 20)
@@ -73,6 +105,9 @@
 /* 2^22 GD entries map 128 TiB with 64 KiB grains, beyond any VMware
  * disk (62 TiB); the GD itself is then 16 MiB. */
 #define VMDK_GD_MAX          (1u << 22)
+/* seSparse disks end below 64 TiB (QEMU and ESXi): 2^37 sectors, so
+ * the GD needs at most 2^22 entries (32 MiB). */
+#define VMDK_SE_CAPACITY_MAX (UINT64_C(1) << 37)
 /* twoGbMaxExtent of the largest disk (62 TiB) needs 31744 extents. */
 #define VMDK_EXTENTS_MAX     32768u
 /* Grain tables kept in memory per extent: a 2 TiB disk has 128 MiB of
@@ -85,6 +120,7 @@ enum vmdk_ext_type {
     VMDK_EXT_ZERO,     /* ZERO: reads as zeros, no file */
     VMDK_EXT_SPARSE,   /* hosted sparse (KDMV), also streamOptimized */
     VMDK_EXT_COWD,     /* VMFSSPARSE (COWD) */
+    VMDK_EXT_SESPARSE, /* SESPARSE (ESXi seSparse), read-only */
 };
 
 /* A GT that is not in memory yet; entries are host sectors. */
@@ -115,6 +151,14 @@ struct vmdk_extent {
     uint64_t gt_bytes;    /* loaded GTs' size, for VMDK_GT_CACHE_MAX */
     pthread_mutex_t lock; /* gt[] loading */
     bool lock_init;
+
+    /* seSparse (capacity, grain, gtes, gd_entries, gt_bytes, lock above
+     * serve it too) */
+    uint64_t *se_gd;      /* GD entries as stored (VMDK_SE_GDE_ALLOC) */
+    uint64_t **se_gt;     /* per GD entry: loaded GT or NULL */
+    uint64_t se_gts_off;  /* bytes: grain table 0 */
+    uint64_t se_gts;      /* how many grain tables the area holds */
+    uint64_t se_grains_off; /* bytes: grain 0 */
 
     /* writing a hosted sparse extent (monolithicSparse, twoGb) */
     bool writing;
@@ -160,6 +204,10 @@ enum vmdk_sub {
     VMDK_SUB_2GB_FLAT, VMDK_SUB_STREAM, VMDK_SUB_VMFS,
 };
 
+static inline uint64_t vmdk_div_up(uint64_t a, uint64_t b)
+{
+    return a / b + (a % b != 0);
+}
 static inline uint16_t vmdk_le16(const uint8_t *p)
 {
     return (uint16_t)(p[0] | p[1] << 8);
@@ -196,9 +244,17 @@ int vmdk_desc_parse(struct blk *b, struct vmdk_state *s, bool embedded,
                     vf_error **errp);
 /* Build a descriptor for s's extents (malloc'd text). */
 char *vmdk_desc_build(struct blk *b, struct vmdk_state *s, vf_error **errp);
-/* desc with the last extent line's size set to sectors (malloc'd). */
-char *vmdk_desc_set_last_extent(const char *desc, uint64_t sectors,
-                                vf_error **errp);
+/* desc edited for a resize (malloc'd): of its extent lines the first
+ * keep stay, the last of them with its size set to last_sectors and
+ * followed by the n_add lines in add (no line ends), the rest dropped;
+ * ddb.geometry.cylinders recomputed for size bytes from the heads and
+ * sectors the descriptor gives (left alone when it gives none).  keep
+ * SIZE_MAX: all extent lines stay, the last edited, none needed. */
+char *vmdk_desc_resized(const char *desc, size_t keep, uint64_t last_sectors,
+                        char *const *add, size_t n_add, uint64_t size,
+                        vf_error **errp);
+/* BIOS cylinders of a disk of size bytes, at most VMDK_GEO_CYL_MAX. */
+uint64_t vmdk_geo_cylinders(uint64_t size, uint32_t heads, uint32_t sectors);
 
 /* vmdk-sparse.c */
 /* Read and validate the sparse header of e (type SPARSE or COWD), load
@@ -227,7 +283,36 @@ int vmdk_sparse_load_gt(struct vmdk_extent *e, uint32_t i, bool redundant,
 int vmdk_read_grain_marker(struct vmdk_extent *e, uint64_t sec,
                            uint64_t *lba, uint32_t *size, vf_error **errp);
 
+/* vmdk-sesparse.c */
+/* Read and validate the headers of seSparse extent e, load its GD. */
+int vmdk_se_open(struct vmdk_extent *e, vf_error **errp);
+void vmdk_se_free(struct vmdk_extent *e);
+/* Read [rel, rel+n) of seSparse extent e into buf. */
+int vmdk_se_read(struct blk *b, struct vmdk_extent *e, uint8_t *buf,
+                 uint64_t rel, uint64_t n, vf_error **errp);
+/* Status of [rel, rel+n) of e as the block_status callback returns it;
+ * *pnum gets how far it holds. */
+int vmdk_se_block_status(struct vmdk_extent *e, uint64_t rel, uint64_t n,
+                         uint64_t *pnum, vf_error **errp);
+/* Add e's metadata findings to r. */
+void vmdk_se_check(struct vmdk_extent *e, const char *name,
+                   struct check_report *r);
+
 /* vmdk-write.c */
+/* Lay out a new hosted sparse extent of len bytes in e (e->io set):
+ * header, optional embedded descriptor room, RGD, RGTs, GD, GTs, all
+ * in memory until vmdk_wsparse_flush writes them (and desc, if given,
+ * into the embedded room). */
+int vmdk_wsparse_init(struct vmdk_extent *e, uint64_t len,
+                      bool embedded_desc, bool zeroed, vf_error **errp);
+int vmdk_wsparse_flush(struct vmdk_extent *e, const char *desc,
+                       vf_error **errp);
+/* Write n entries of v (zeros when v is NULL) as LE32 at off. */
+int vmdk_write_u32s(struct io *io, const uint32_t *v, uint32_t n,
+                    uint64_t off, vf_error **errp);
+/* "dir/name.vmdk" -> "name" + suffix (malloc'd, NULL when out of
+ * memory). */
+char *vmdk_sibling_name(const char *path, const char *suffix);
 int vmdk_create(struct blk *b, const struct fmt_create_opts *o,
                 vf_error **errp);
 int vmdk_pwrite(struct blk *b, const void *buf, uint64_t off, size_t len,
@@ -244,6 +329,8 @@ int vmdk_pwrite_compressed(struct blk *b, uint64_t off, const void *raw,
 int vmdk_measure(const struct fmt_create_opts *o, struct blk *src,
                  uint64_t *required, uint64_t *fully, vf_error **errp);
 void vmdk_write_free(struct vmdk_state *s);
+
+/* vmdk-resize.c */
 int vmdk_resize(struct blk *b, uint64_t new_size, vf_error **errp);
 
 /* vmdk-check.c */

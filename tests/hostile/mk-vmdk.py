@@ -17,6 +17,9 @@ bytes.  Each image starts from one valid base and breaks one thing:
     markers with zlib data for grains 0, 1, 5, GT marker + GT, GD marker
     + GD, footer marker + footer, end-of-stream marker
   descriptor base: monolithicFlat text descriptor + a 1 MiB flat extent
+  seSparse base (sesparse.py): an ESXi seSparse delta over ctl-sparse
+    (1 MiB, one grain table): grains 0 and 6 allocated, 1 zeroed, 2
+    unmapped, the rest the parent's
 
 Data grains hold a pattern: each 8-byte word is its own guest offset.
 
@@ -40,6 +43,9 @@ import os
 import struct
 import sys
 import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sesparse  # noqa: E402
 
 S = 512
 GS = 16                      # grain, sectors
@@ -274,6 +280,90 @@ add("stream-marker-past-eof", "open", "a GT marker claiming 2^40 sectors",
 st = Stream(); st.footer = False; st.sizes[1] = 1 << 20
 add("stream-scan-grain-huge", "open", "scanned grain marker too long",
     st.build())
+
+# ---- seSparse deltas (descriptor + extent over ctl-sparse) ----
+def se_base(capacity=VSEC):
+    se = sesparse.SeSparse(capacity)
+    for g, gi in ((0, 0), (6, 1)):
+        se.grains[gi] = sesparse.pattern(0xa5 << 56, g * 4096, 4096)
+        se.map(g, sesparse.gte_alloc(gi))
+    se.map(1, 2 << 60)
+    se.map(2, 1 << 60)
+    return se
+
+
+def se_add(name, cls, what, se=None, extent=None, desc_sectors=VSEC,
+           parent="ctl-sparse.vmdk"):
+    ext = name + "-sesparse.vmdk"
+    data = extent if extent is not None else (se or se_base()).build()
+    add(name, cls, what,
+        sesparse.descriptor(desc_sectors, ext, parent, 0x12345678),
+        {ext: data})
+
+
+def se_with(fn, capacity=VSEC):
+    se = se_base(capacity)
+    fn(se)
+    return se
+
+
+se_add("se-ctl", "control", "seSparse delta over a sparse parent")
+se_add("se-bad-magic", "open", "seSparse constant header magic wrong",
+       se_with(lambda s: s.hdr.update(magic=0xcafebabf)))
+se_add("se-bad-version", "open", "seSparse version 3",
+       se_with(lambda s: s.hdr.update(version=0x300000001)))
+se_add("se-grain-16", "open", "seSparse grain of 16 sectors",
+       se_with(lambda s: s.hdr.update(grain_size=16)))
+se_add("se-flags", "open", "seSparse flags set",
+       se_with(lambda s: s.hdr.update(flags=1)))
+se_add("se-vol-bad-magic", "open", "seSparse volatile header magic wrong",
+       se_with(lambda s: s.vol.update(magic=0xcafebabe)))
+se_add("se-vol-past-eof", "open", "seSparse volatile header past EOF",
+       se_with(lambda s: s.hdr.update(vol_off=1 << 40)))
+se_add("se-journal-dirty", "open", "seSparse journal to replay",
+       se_with(lambda s: s.vol.update(replay=1)))
+se_add("se-capacity-huge", "open", "seSparse capacity 2^62 sectors",
+       se_with(lambda s: s.hdr.update(capacity=1 << 62)))
+se_add("se-capacity-2pow40", "open",
+       "seSparse capacity 2^40 sectors (GD claims too)",
+       se_with(lambda s: s.hdr.update(capacity=1 << 40, gd_size=1 << 30)))
+se_add("se-gd-too-small", "open", "seSparse GD smaller than the capacity",
+       se_with(lambda s: s.hdr.update(gd_size=0)))
+se_add("se-gd-past-eof", "open", "seSparse GD offset past end of file",
+       se_with(lambda s: s.hdr.update(gd_off=1 << 40)))
+se_add("se-offset-2pow60", "open", "seSparse grains offset 2^60 sectors",
+       se_with(lambda s: s.hdr.update(grains_off=1 << 60)))
+se_add("se-extent-short", "open", "seSparse extent of 100 bytes",
+       extent=se_base().build()[:100])
+se_add("se-extent-is-kdmv", "open", "SESPARSE extent holding a KDMV file",
+       extent=Sparse().build())
+se_add("se-gde-bad", "deep", "seSparse GD entry without the allocated mark",
+       se_with(lambda s: s.gd_raw.update({0: 0x2000000000000000})))
+se_add("se-gt-index-range", "deep", "seSparse GT index out of range",
+       se_with(lambda s: s.gd.update({0: 5})))
+se_add("se-gt-index-max", "deep", "seSparse GT index 2^32-1",
+       se_with(lambda s: s.gd_raw.update({0: 0x10000000ffffffff})))
+se_add("se-gt-past-eof", "deep", "seSparse GT in range but past EOF",
+       se_with(lambda s: (s.hdr.update(gts_size=1000 * 64),
+                          s.gd_raw.update({0: 0x10000000000001f4}))))
+se_add("se-grain-past-eof", "deep", "seSparse grain past end of file",
+       se_with(lambda s: s.map(3, sesparse.gte_alloc(1000))))
+se_add("se-grain-index-max", "deep", "seSparse grain index 2^60-1",
+       se_with(lambda s: s.map(3, 0x3fffffffffffffff)))
+se_add("se-gte-type-7", "deep", "seSparse GT entry of unknown type",
+       se_with(lambda s: s.map(4, 7 << 60)))
+se_add("se-gte-unalloc-bits", "deep", "unallocated seSparse entry not 0",
+       se_with(lambda s: s.map(4, 5)))
+se_add("se-parent-missing", "chain", "seSparse delta whose parent is gone",
+       parent="nope.vmdk")
+se_add("se-desc-bigger", "any", "descriptor size beyond the capacity",
+       desc_sectors=4 * VSEC)
+se_add("se-grain-on-header", "any", "seSparse grain 0 is the header",
+       se_with(lambda s: s.hdr.update(grains_off=0)))
+se_add("se-gt-shared", "check", "two seSparse GD entries share one GT",
+       se_with(lambda s: s.gd.update({1: 0}), capacity=2 * 32768),
+       desc_sectors=2 * 32768)
+
 
 def main():
     if len(sys.argv) == 2 and sys.argv[1] == "--list":
