@@ -177,8 +177,13 @@ resize geo/g.vmdk 3G
 grep -q '^ddb.geometry.cylinders = "6241"$' geo/g.vmdk ||
     die "separate: cylinders not 3G/(16*63*512)"
 resize geo/g.vmdk 20G
-grep -q '^ddb.geometry.cylinders = "16383"$' geo/g.vmdk ||
-    die "separate: cylinders past the CHS limit"
+# past the BIOS's 16383 cylinders: what qemu-img itself writes for 20G
+mkdir geo2
+qemu-img create -q -f vmdk -o subformat=twoGbMaxExtentFlat geo2/g.vmdk 20G
+want=$(grep '^ddb.geometry.cylinders' geo2/g.vmdk)
+grep -qx "$want" geo/g.vmdk ||
+    die "separate: cylinders differ from qemu-img's ($want)"
+rm -rf geo2
 rm -rf geo geo.vmdk
 echo "geometry: ok"
 

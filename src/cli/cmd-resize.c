@@ -13,7 +13,8 @@
 static const char resize_help[] =
     "usage: vmferry resize [--shrink] [-f FMT] [--unsafe] IMAGE [+|-]SIZE\n"
     "\n"
-    "Change an image's virtual size (raw, qcow2).  Growing adds zeros;\n"
+    "Change an image's virtual size (raw, qcow2, vmdk, vpc, vhdx, vdi).\n"
+    "Growing adds zeros; "
     "shrinking needs --shrink and refuses if the cut-off tail holds data.\n"
     "\n"
     "  -f, --format FMT        do not probe: the image is FMT\n"

@@ -412,8 +412,9 @@ static uint64_t vmdk_ddb_number(const char *v, const char *end)
 
 uint64_t vmdk_geo_cylinders(uint64_t size, uint32_t heads, uint32_t sectors)
 {
-    uint64_t c = size / ((uint64_t)heads * sectors * VMDK_SECTOR);
-    return c < VMDK_GEO_CYL_MAX ? c : VMDK_GEO_CYL_MAX;
+    /* as qemu-img writes it: not capped at the BIOS's 16383 (VMware
+     * takes the size from the extents, not from the geometry) */
+    return size / ((uint64_t)heads * sectors * VMDK_SECTOR);
 }
 
 char *vmdk_desc_resized(const char *desc, size_t keep, uint64_t last_sectors,

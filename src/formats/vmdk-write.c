@@ -896,7 +896,7 @@ int vmdk_create(struct blk *b, const struct fmt_create_opts *o,
         return -1;
     }
     s->geo_heads = strcmp(adapter, "ide") ? 255 : 16;
-    s->geo_cyl = b->size / (63u * s->geo_heads * VMDK_SECTOR);
+    s->geo_cyl = vmdk_geo_cylinders(b->size, s->geo_heads, 63);
     do {
         vmdk_random(&s->cid, sizeof(s->cid));
     } while (s->cid == 0xffffffffu || s->cid == 0xfffffffeu);

@@ -20,7 +20,6 @@
 
 #define VMDK_SECTOR 512u
 /* ddb.geometry.cylinders on resize: the BIOS CHS limit */
-#define VMDK_GEO_CYL_MAX 16383u
 
 /* ---- hosted sparse extent header ("KDMV"), 512 bytes at offset 0 ---- */
 #define VMDK4_MAGIC          0x564d444bu /* "KDMV" read as LE32 */
@@ -253,7 +252,7 @@ char *vmdk_desc_build(struct blk *b, struct vmdk_state *s, vf_error **errp);
 char *vmdk_desc_resized(const char *desc, size_t keep, uint64_t last_sectors,
                         char *const *add, size_t n_add, uint64_t size,
                         vf_error **errp);
-/* BIOS cylinders of a disk of size bytes, at most VMDK_GEO_CYL_MAX. */
+/* Cylinders of a disk of size bytes, computed as qemu-img does. */
 uint64_t vmdk_geo_cylinders(uint64_t size, uint32_t heads, uint32_t sectors);
 
 /* vmdk-sparse.c */
