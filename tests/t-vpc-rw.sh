@@ -120,5 +120,91 @@ printf 'X' | dd of=bad.vhd bs=1 seek=100 conv=notrunc status=none
 rc=0; "$VMFERRY" check bad.vhd > chk.txt 2>&1 || rc=$?
 [ $rc -ne 0 ] && grep -q 'Footers not identical' chk.txt || die "check missed the footer copy"
 
+# 6. resize past the BAT's room: a 48 MiB dynamic VHD's BAT (one sector,
+# 128 entries) indexes 256 MiB; 100 GiB needs 200 KiB of BAT, so the
+# blocks after it move to the end.  Oracles: qemu-img (info, compare
+# against the truncated raw), vhdiinfo, and data qemu writes past the old
+# room, read back by vmferry.
+vinfo() {
+    qemu-img info -f vpc --output=json "$1" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])'
+}
+# resized IMAGE SIZE RAW: the oracles agree that IMAGE is RAW cut or
+# extended with zeros to SIZE
+resized() {
+    [ "$(vinfo "$1")" = "$2" ] || die "qemu-img: $1 is $(vinfo "$1") bytes, not $2"
+    cp "$3" ref.raw
+    truncate -s "$2" ref.raw
+    qemu-img compare -f raw -F vpc ref.raw "$1" >/dev/null ||
+        die "qemu-img compare: $1 differs from the truncated raw"
+    "$VMFERRY" compare ref.raw "$1" >/dev/null || die "vmferry compare: $1"
+    "$VMFERRY" check "$1" >/dev/null || die "check after resizing $1"
+    if [ $have_vhdi = 1 ]; then
+        out_has "Media size.*($2 bytes)" vhdiinfo "$1" || die "vhdiinfo size of $1"
+    fi
+    if [ "$(head -c 8 "$1" | tr -d '\000')" = conectix ]; then
+        cmp -s <(head -c 512 "$1") <(tail -c 512 "$1") || die "footer copy of $1"
+    fi
+}
+cp dyn.vhd big.vhd
+"$VMFERRY" resize big.vhd 100G || die "resize to 100G"
+resized big.vhd $((100 << 30)) src.raw
+python3 - big.vhd <<'PY' || die "BAT did not grow in place"
+import struct, sys
+f = open(sys.argv[1], "rb").read()
+dyn = struct.unpack(">Q", f[16:24])[0]
+bat = struct.unpack(">Q", f[dyn + 16:dyn + 24])[0]
+n = struct.unpack(">I", f[dyn + 28:dyn + 32])[0]
+assert bat == 1536 and n == 51200, (bat, n)
+PY
+qemu-io -f vpc -c 'write -P 0xa5 99G 3M' -c 'write -P 0x5a 1M 64k' big.vhd >/dev/null
+cp ref.raw big-want.raw
+python3 - big-want.raw <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(99 << 30); f.write(b"\xa5" * (3 << 20))
+    f.seek(1 << 20); f.write(b"\x5a" * (64 << 10))
+PY
+"$VMFERRY" compare big-want.raw big.vhd >/dev/null ||
+    die "vmferry reads data qemu wrote past the old BAT's room wrongly"
+qemu-img compare -f raw -F vpc big-want.raw big.vhd >/dev/null || die "qemu after writes"
+# fixed: both ways; the footer moves, the old one becomes zeros
+cp fixed.vhd fx.vhd
+"$VMFERRY" resize fx.vhd 80M || die "grow fixed"
+resized fx.vhd $((80 << 20)) src.raw
+"$VMFERRY" resize --shrink fx.vhd 52M || die "shrink fixed"
+resized fx.vhd $((52 << 20)) src.raw
+[ "$(stat -c %s fx.vhd)" = $((52 * 1024 * 1024 + 512)) ] || die "fixed file size"
+# a differencing disk grows over its parent; qemu reads the chain
+cp diff.vhd dgrow.vhd
+"$VMFERRY" resize dgrow.vhd 300M || die "grow differencing"
+resized dgrow.vhd $((300 << 20)) top.raw
+# shrink: only with --shrink, never over data; then blocks past the end
+# are dropped and the file is cut
+cp dyn.vhd sh.vhd
+h=$(sha256_of sh.vhd)
+expect_rc 1 "$VMFERRY" resize sh.vhd 40M 2>/dev/null
+expect_rc 1 "$VMFERRY" resize --shrink sh.vhd 20M 2>/dev/null
+[ "$(sha256_of sh.vhd)" = "$h" ] || die "refused shrink changed the image"
+qemu-img convert -f raw -O vpc -o force_size=on -S 0 src.raw sh.vhd
+"$VMFERRY" resize --shrink sh.vhd 46M || die "shrink dynamic"
+resized sh.vhd $((46 << 20)) src.raw
+[ "$(stat -c %s sh.vhd)" -lt $((48 << 20)) ] || die "shrink left the file $(stat -c %s sh.vhd) bytes"
+# impossible sizes: one line naming the file and the value, nothing
+# written
+# (dynamic: 2040 GiB, the BAT's u32 sector offsets; fixed: 32 TiB, ours)
+for bad in dyn.vhd:3T fixed.vhd:33T dyn.vhd:100000001 fixed.vhd:100000001 dyn.vhd:+16E; do
+    img=${bad%%:*} bad=${bad#*:}
+    {
+        h=$(sha256_of $img)
+        rc=0; "$VMFERRY" resize $img $bad 2>err || rc=$?
+        [ $rc -ne 0 ] || die "resize $img $bad succeeded"
+        [ "$(wc -l < err)" = 1 ] && grep -q "$img" err &&
+            grep -q "$(numfmt --from=iec "$bad" 2>/dev/null || echo "${bad#+}")" err ||
+            die "message: $(cat err)"
+        [ "$(sha256_of $img)" = "$h" ] || die "failed resize changed $img"
+    }
+done
+
 [ "$(sha256_of src.raw)" = "$before" ] || die "source changed"
 echo ok
