@@ -3,7 +3,7 @@
 # qemu-img, written by qemu-img and read by vmferry; block map states;
 # info, check, map, measure, resize.
 . "$(dirname "$0")/lib.sh"
-require qemu-img python3
+require qemu-img qemu-io python3
 cd "$scratch"
 # out_has PATTERN CMD...: CMD's output matches PATTERN (no grep -q in a
 # pipe: under pipefail the writer's SIGPIPE would fail the test)
@@ -76,6 +76,73 @@ qemu-img check -f vdi grow.vdi >/dev/null || die "qemu-img check after resize"
      python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])')" = 33554432 ] ||
     die "resized size"
 "$VMFERRY" compare grow.vdi src.raw >/dev/null || die "resized content"
+
+# resize.  Oracles: qemu-img check (block map, allocation count), info,
+# compare against the truncated raw.
+vinfo() {
+    qemu-img info -f vdi --output=json "$1" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])'
+}
+resized() {
+    qemu-img check -f vdi "$1" >/dev/null 2>&1 || die "qemu-img check of $1"
+    [ "$(vinfo "$1")" = "$2" ] || die "qemu-img: $1 is $(vinfo "$1") bytes, not $2"
+    cp "$3" ref.raw
+    truncate -s "$2" ref.raw
+    qemu-img compare -f raw -F vdi ref.raw "$1" >/dev/null || die "qemu-img compare: $1"
+    "$VMFERRY" compare ref.raw "$1" >/dev/null || die "vmferry compare: $1"
+    "$VMFERRY" check "$1" >/dev/null || die "check of $1"
+}
+# qemu's VDI has its map right before the data (no room): 100 GiB needs
+# 400 KiB of map, so the data area moves up and the blocks in the way go
+# to the end; then qemu writes far past the old map's reach
+qemu-img convert -f raw -O vdi src.raw big.vdi
+"$VMFERRY" resize big.vdi 100G || die "grow qemu's VDI to 100G"
+resized big.vdi $((100 << 30)) src.raw
+qemu-io -f vdi -c 'write -P 0xa5 99G 2M' -c 'write -P 0x5a 1M 4k' big.vdi >/dev/null
+cp ref.raw big-want.raw
+python3 - big-want.raw <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(99 << 30); f.write(b"\xa5" * (2 << 20))
+    f.seek(1 << 20); f.write(b"\x5a" * 4096)
+PY
+"$VMFERRY" compare big-want.raw big.vdi >/dev/null || die "vmferry reads qemu's writes wrong"
+qemu-img check -f vdi big.vdi >/dev/null 2>&1 || die "qemu-img check after writes"
+# static stays static: the new blocks get their slots
+"$VMFERRY" convert -O vdi -o static=on src.raw st.vdi
+"$VMFERRY" resize st.vdi 40M || die "grow static"
+resized st.vdi $((40 << 20)) src.raw
+out_has 'subformat: static' "$VMFERRY" info st.vdi || die "grown VDI is not static"
+out_has 'blocks-allocated: 40' "$VMFERRY" info st.vdi || die "static blocks not allocated"
+qemu-img convert -f raw -O vdi -o static=on src.raw qst.vdi
+"$VMFERRY" resize qst.vdi 300M || die "grow qemu's static VDI past its map"
+resized qst.vdi $((300 << 20)) src.raw
+# shrink: --shrink only, never over data; allocated blocks past the end
+# are dropped and the kept ones fill their slots (qemu's check counts)
+qemu-img create -q -f vdi sh.vdi 16M
+qemu-io -f vdi -c 'write -P 0 14M 1M' -c 'write -P 0x11 0 1M' \
+    -c 'write -P 0 15M 1M' -c 'write -P 0x22 3M 1M' sh.vdi >/dev/null
+h=$(sha256_of sh.vdi)
+expect_rc 1 "$VMFERRY" resize sh.vdi 8M 2>/dev/null
+expect_rc 1 "$VMFERRY" resize --shrink sh.vdi 3M 2>/dev/null
+[ "$(sha256_of sh.vdi)" = "$h" ] || die "refused shrink changed the image"
+qemu-img convert -f vdi -O raw sh.vdi sh.raw
+"$VMFERRY" resize --shrink sh.vdi 8M || die "shrink"
+resized sh.vdi $((8 << 20)) sh.raw
+out_has 'blocks-allocated: 2' "$VMFERRY" info sh.vdi || die "dropped blocks still counted"
+[ "$(stat -c %s sh.vdi)" -lt $((3 << 20)) ] || die "shrunk file is $(stat -c %s sh.vdi) bytes"
+# impossible sizes: one line naming the file and the value, nothing
+# written (256 TiB is what we allow, VirtualBox's limit)
+for bad in grow.vdi:300T st.vdi:300T grow.vdi:100000001 grow.vdi:+16E; do
+    img=${bad%%:*} bad=${bad#*:}
+    h=$(sha256_of "$img")
+    rc=0; "$VMFERRY" resize "$img" "$bad" 2>err || rc=$?
+    [ $rc -ne 0 ] || die "resize $img $bad succeeded"
+    [ "$(wc -l < err)" = 1 ] && grep -q "$img" err &&
+        grep -q "$(numfmt --from=iec "$bad" 2>/dev/null || echo "${bad#+}")" err ||
+        die "message: $(cat err)"
+    [ "$(sha256_of "$img")" = "$h" ] || die "failed resize changed $img"
+done
 
 [ "$(sha256_of src.raw)" = "$before" ] || die "source changed"
 echo ok

@@ -3,7 +3,7 @@
 # vhdiinfo; written by qemu-img and read by vmferry; differencing chains;
 # the Azure mode; info, check, map, measure, resize.
 . "$(dirname "$0")/lib.sh"
-require qemu-img python3
+require qemu-img qemu-io python3
 cd "$scratch"
 # out_has PATTERN CMD...: CMD's output matches PATTERN (no grep -q in a
 # pipe: under pipefail the writer's SIGPIPE would fail the test)
@@ -119,6 +119,144 @@ cp dyn.vhd bad.vhd
 printf 'X' | dd of=bad.vhd bs=1 seek=100 conv=notrunc status=none
 rc=0; "$VMFERRY" check bad.vhd > chk.txt 2>&1 || rc=$?
 [ $rc -ne 0 ] && grep -q 'Footers not identical' chk.txt || die "check missed the footer copy"
+
+# 6. resize past the BAT's room: a 48 MiB dynamic VHD's BAT (one sector,
+# 128 entries) indexes 256 MiB; 100 GiB needs 200 KiB of BAT, so the
+# blocks after it move to the end.  Oracles: qemu-img (info, compare
+# against the truncated raw), vhdiinfo, and data qemu writes past the old
+# room, read back by vmferry.
+vinfo() {
+    qemu-img info -f vpc --output=json "$1" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])'
+}
+# resized IMAGE SIZE RAW: the oracles agree that IMAGE is RAW cut or
+# extended with zeros to SIZE
+resized() {
+    [ "$(vinfo "$1")" = "$2" ] || die "qemu-img: $1 is $(vinfo "$1") bytes, not $2"
+    cp "$3" ref.raw
+    truncate -s "$2" ref.raw
+    qemu-img compare -f raw -F vpc ref.raw "$1" >/dev/null ||
+        die "qemu-img compare: $1 differs from the truncated raw"
+    "$VMFERRY" compare ref.raw "$1" >/dev/null || die "vmferry compare: $1"
+    "$VMFERRY" check "$1" >/dev/null || die "check after resizing $1"
+    if [ $have_vhdi = 1 ]; then
+        out_has "Media size.*($2 bytes)" vhdiinfo "$1" || die "vhdiinfo size of $1"
+    fi
+    if [ "$(head -c 8 "$1" | tr -d '\000')" = conectix ]; then
+        cmp -s <(head -c 512 "$1") <(tail -c 512 "$1") || die "footer copy of $1"
+    fi
+}
+cp dyn.vhd big.vhd
+"$VMFERRY" resize big.vhd 100G || die "resize to 100G"
+resized big.vhd $((100 << 30)) src.raw
+python3 - big.vhd <<'PY' || die "BAT did not grow in place"
+import struct, sys
+f = open(sys.argv[1], "rb").read()
+dyn = struct.unpack(">Q", f[16:24])[0]
+bat = struct.unpack(">Q", f[dyn + 16:dyn + 24])[0]
+n = struct.unpack(">I", f[dyn + 28:dyn + 32])[0]
+assert bat == 1536 and n == 51200, (bat, n)
+PY
+qemu-io -f vpc -c 'write -P 0xa5 99G 3M' -c 'write -P 0x5a 1M 64k' big.vhd >/dev/null
+cp ref.raw big-want.raw
+python3 - big-want.raw <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(99 << 30); f.write(b"\xa5" * (3 << 20))
+    f.seek(1 << 20); f.write(b"\x5a" * (64 << 10))
+PY
+"$VMFERRY" compare big-want.raw big.vhd >/dev/null ||
+    die "vmferry reads data qemu wrote past the old BAT's room wrongly"
+qemu-img compare -f raw -F vpc big-want.raw big.vhd >/dev/null || die "qemu after writes"
+# fixed: both ways; the footer moves, the old one becomes zeros
+cp fixed.vhd fx.vhd
+"$VMFERRY" resize fx.vhd 80M || die "grow fixed"
+resized fx.vhd $((80 << 20)) src.raw
+"$VMFERRY" resize --shrink fx.vhd 52M || die "shrink fixed"
+resized fx.vhd $((52 << 20)) src.raw
+[ "$(stat -c %s fx.vhd)" = $((52 * 1024 * 1024 + 512)) ] || die "fixed file size"
+# a differencing disk grows over its parent.  qemu 7.2 ignores VHD
+# parents, but this child holds every difference from its parent, so it
+# reads alone as the chain does; libvhdi reads the chain's old range
+cp diff.vhd dgrow.vhd
+"$VMFERRY" resize dgrow.vhd 300M || die "grow differencing"
+resized dgrow.vhd $((300 << 20)) top.raw
+if /usr/bin/python3 -c 'import pyvhdi' 2>/dev/null; then
+    /usr/bin/python3 - dgrow.vhd dyn.vhd top.raw <<'PY' || die "libvhdi reads the grown chain wrong"
+import pyvhdi, sys
+p = pyvhdi.file(); p.open(sys.argv[2])
+c = pyvhdi.file(); c.open(sys.argv[1]); c.set_parent(p)
+want = open(sys.argv[3], "rb").read()
+c.seek_offset(0, 0)
+assert c.read_buffer(len(want)) == want
+PY
+fi
+# a parent larger than the child (its size set to 40.25 MiB by hand, its
+# blocks past that freed): the grown range must read zeros, not the
+# parent's data; vmferry and libvhdi read the chain
+gen_pattern --seed 12 64M p64.raw d64m >/dev/null
+"$VMFERRY" convert -O vpc p64.raw pv.vhd
+python3 - p64.raw cv.raw cvw.raw <<'PY'
+import random, sys
+d = bytearray(open(sys.argv[1], "rb").read())
+d[5 << 20:(5 << 20) + 9000] = random.Random(1).randbytes(9000)
+open(sys.argv[2], "wb").write(d)
+cut = (40 << 20) + (256 << 10)
+open(sys.argv[3], "wb").write(d[:cut] + bytes((64 << 20) - cut))
+PY
+"$VMFERRY" convert -O vpc -B pv.vhd -F vpc cv.raw cv.vhd
+python3 - cv.vhd <<'PY'
+import struct, sys
+f = open(sys.argv[1], "r+b"); d = f.read()
+size = (40 << 20) + (256 << 10)
+for off in (0, len(d) - 512):
+    ft = bytearray(d[off:off + 512])
+    struct.pack_into(">QQ", ft, 40, size, size)
+    struct.pack_into(">I", ft, 64, 0)
+    struct.pack_into(">I", ft, 64, ~sum(ft) & 0xffffffff)
+    f.seek(off); f.write(ft)
+dyn = struct.unpack_from(">Q", d, 16)[0]
+bat = struct.unpack_from(">Q", d, dyn + 16)[0]
+f.seek(bat + 4 * 20); f.write(b"\xff" * 4 * 12)
+PY
+"$VMFERRY" resize cv.vhd 64M || die "grow a differencing VHD over a larger parent"
+"$VMFERRY" compare cvw.raw cv.vhd >/dev/null || die "grown range shows the parent's data"
+if /usr/bin/python3 -c 'import pyvhdi' 2>/dev/null; then
+    /usr/bin/python3 - cv.vhd pv.vhd cvw.raw <<'PY' || die "libvhdi: grown range shows the parent's data"
+import pyvhdi, sys
+p = pyvhdi.file(); p.open(sys.argv[2])
+c = pyvhdi.file(); c.open(sys.argv[1]); c.set_parent(p)
+want = open(sys.argv[3], "rb").read()
+c.seek_offset(0, 0)
+assert c.read_buffer(len(want)) == want
+PY
+fi
+# shrink: only with --shrink, never over data; then blocks past the end
+# are dropped and the file is cut
+cp dyn.vhd sh.vhd
+h=$(sha256_of sh.vhd)
+expect_rc 1 "$VMFERRY" resize sh.vhd 40M 2>/dev/null
+expect_rc 1 "$VMFERRY" resize --shrink sh.vhd 20M 2>/dev/null
+[ "$(sha256_of sh.vhd)" = "$h" ] || die "refused shrink changed the image"
+qemu-img convert -f raw -O vpc -o force_size=on -S 0 src.raw sh.vhd
+"$VMFERRY" resize --shrink sh.vhd 46M || die "shrink dynamic"
+resized sh.vhd $((46 << 20)) src.raw
+[ "$(stat -c %s sh.vhd)" -lt $((48 << 20)) ] || die "shrink left the file $(stat -c %s sh.vhd) bytes"
+# impossible sizes: one line naming the file and the value, nothing
+# written
+# (dynamic: 2040 GiB, the BAT's u32 sector offsets; fixed: 32 TiB, ours)
+for bad in dyn.vhd:3T fixed.vhd:33T dyn.vhd:100000001 fixed.vhd:100000001 dyn.vhd:+16E; do
+    img=${bad%%:*} bad=${bad#*:}
+    {
+        h=$(sha256_of $img)
+        rc=0; "$VMFERRY" resize $img $bad 2>err || rc=$?
+        [ $rc -ne 0 ] || die "resize $img $bad succeeded"
+        [ "$(wc -l < err)" = 1 ] && grep -q "$img" err &&
+            grep -q "$(numfmt --from=iec "$bad" 2>/dev/null || echo "${bad#+}")" err ||
+            die "message: $(cat err)"
+        [ "$(sha256_of $img)" = "$h" ] || die "failed resize changed $img"
+    }
+done
 
 [ "$(sha256_of src.raw)" = "$before" ] || die "source changed"
 echo ok

@@ -14,8 +14,8 @@ static const char resize_help[] =
     "usage: vmferry resize [--shrink] [-f FMT] [--unsafe] IMAGE [+|-]SIZE\n"
     "\n"
     "Change an image's virtual size (raw, qcow2, vmdk, vpc, vhdx, vdi).\n"
-    "Growing adds zeros; "
-    "shrinking needs --shrink and refuses if the cut-off tail holds data.\n"
+    "Growing adds zeros; shrinking needs --shrink and refuses if the\n"
+    "cut-off tail holds data.\n"
     "\n"
     "  -f, --format FMT        do not probe: the image is FMT\n"
     "      --shrink            allow making the image smaller\n"
@@ -53,8 +53,10 @@ int cmd_resize(int argc, char **argv)
     if (*ss == '+' || *ss == '-')
         rel = *ss++ == '+' ? 1 : -1;
     uint64_t v;
-    if (parse_size(ss, &v, &err) < 0)
+    if (parse_size(ss, &v, &err) < 0) {
+        error_prepend(&err, "%s: ", path);
         return cli_fail("resize", err);
+    }
     struct blk *b = blk_open(path, false, &oo, &err);
     if (!b)
         return cli_fail("resize", err);

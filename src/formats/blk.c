@@ -848,6 +848,30 @@ int blk_block_status_above(struct blk *b, struct blk *base, uint64_t off,
     return BLK_UNALLOC;
 }
 
+int blk_backing_has_data(struct blk *b, uint64_t off, uint64_t len,
+                         vf_error **errp)
+{
+    struct blk *p = b->backing;
+    if (!p || off >= p->size)
+        return 0;
+    if (len > p->size - off)
+        len = p->size - off;
+    while (len) {
+        uint64_t n;
+        int st = blk_block_status_above(p, NULL, off, len, &n, NULL, NULL,
+                                        errp);
+        if (st < 0)
+            return -1;
+        if (st == BLK_DATA)
+            return 1;
+        if (n == 0 || n > len)
+            break;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
 int blk_count_data_blocks(struct blk *src, uint64_t bs, uint64_t end,
                           uint64_t *count, vf_error **errp)
 {

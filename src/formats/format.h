@@ -294,6 +294,13 @@ int blk_block_status_above(struct blk *b, struct blk *base, uint64_t off,
                            uint64_t len, uint64_t *pnum, int *depth,
                            uint64_t *host_off, vf_error **errp);
 
+/* For drivers growing a layer: does anything below b (its backing chain)
+ * hold data in [off, off+len)?  1 yes, 0 no (unallocated, zero, or past
+ * the backing's end: reads as zeros), -1 on error.  Data that happens to
+ * be zeros counts as data. */
+int blk_backing_has_data(struct blk *b, uint64_t off, uint64_t len,
+                         vf_error **errp);
+
 /* How many bs-sized, bs-aligned blocks of [0, end) hold data somewhere
  * in src's chain (what a sparse output of block size bs must allocate;
  * for measure).  src may be NULL: none.  0 / -1. */

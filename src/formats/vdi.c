@@ -556,6 +556,140 @@ static int vdi_measure(const struct fmt_create_opts *o, struct blk *src,
     return 0;
 }
 
+/* Write the map (s->blocks entries) and then the header, each flushed. */
+static int vdi_store(struct blk *b, vf_error **errp)
+{
+    struct vdi_state *s = b->state;
+    s->dirty = true;
+    put_le32(s->hdr + VDI_H_OFF_DATA, (uint32_t)s->off_data);
+    put_le32(s->hdr + VDI_H_TYPE, s->type);
+    uint64_t map_bytes = (uint64_t)s->blocks * 4;
+    uint8_t *m = malloc(map_bytes ? map_bytes : 1);
+    if (!m) {
+        error_setg(errp, "out of memory");
+        return -1;
+    }
+    for (uint32_t i = 0; i < s->blocks; i++)
+        put_le32(m + 4 * (size_t)i, s->bmap[i]);
+    int r = io_pwrite(b->file, m, map_bytes, s->off_bmap, errp);
+    free(m);
+    if (r < 0 || io_flush(b->file, errp) < 0)
+        return -1;
+    put_le32(s->hdr + VDI_H_ALLOCATED, s->allocated);
+    put_le64(s->hdr + VDI_H_DISK_SIZE, b->size);
+    put_le32(s->hdr + VDI_H_BLOCKS, s->blocks);
+    if (io_pwrite(b->file, s->hdr, VDI_HDR_SIZE, 0, errp) < 0 ||
+        io_flush(b->file, errp) < 0)
+        return -1;
+    s->dirty = false;
+    return 0;
+}
+
+/* Entries of the map holding a data slot (*count) and one past the
+ * highest slot in use (*top).  VirtualBox, qemu and we keep the slots
+ * dense, so both equal `allocated`, where the next block goes. */
+static void vdi_slots(const struct vdi_state *s, uint64_t *count,
+                      uint64_t *top)
+{
+    *count = *top = 0;
+    for (uint32_t i = 0; i < s->blocks; i++) {
+        if (s->bmap[i] >= VDI_ZERO)
+            continue;
+        (*count)++;
+        if (s->bmap[i] >= *top)
+            *top = (uint64_t)s->bmap[i] + 1;
+    }
+}
+
+/* Where the next slot goes: past every slot in use and past `allocated`
+ * (a writer's next slot). */
+static uint64_t vdi_slot_top(const struct vdi_state *s)
+{
+    uint64_t count, top;
+    vdi_slots(s, &count, &top);
+    return top > s->allocated ? top : s->allocated;
+}
+
+/* Grow to `blocks` map entries.  Entries are slot numbers counted from
+ * off_data, so when the map needs the room of the first k data slots,
+ * off_data moves up by k slots: the blocks in those slots are copied to
+ * the end first (flushed), then every entry is renumbered (slot - k, the
+ * copies after the others).  VDI has no journal: the new map and the
+ * header are two writes, map first, each flushed; the data never moves
+ * under an entry before its copy is durable. */
+static int vdi_grow_map(struct blk *b, uint64_t blocks, vf_error **errp)
+{
+    struct vdi_state *s = b->state;
+    uint64_t stride = (uint64_t)s->block_size + s->block_extra;
+    uint64_t need = s->off_bmap + blocks * 4;
+    uint32_t *nm = malloc(blocks * 4);
+    if (!nm) {
+        error_setg(errp, "out of memory");
+        return -1;
+    }
+    memcpy(nm, s->bmap, (size_t)s->blocks * 4);
+    for (uint64_t i = s->blocks; i < blocks; i++)
+        nm[i] = VDI_UNALLOC;
+    if (need <= s->off_data) {
+        free(s->bmap);
+        s->bmap = nm;
+        s->blocks = (uint32_t)blocks;
+        return 0;
+    }
+    uint64_t k = (need - s->off_data + stride - 1) / stride;
+    uint64_t top = vdi_slot_top(s);
+    uint64_t first = top > k ? top : k;     /* old slot of the 1st copy */
+    uint64_t moved = 0;
+    for (uint32_t i = 0; i < s->blocks; i++)
+        if (s->bmap[i] < k)
+            moved++;
+    uint64_t new_off = s->off_data + k * stride;
+    /* the header keeps offsets in u32; new slot numbers stay below the
+     * VDI_ZERO/VDI_UNALLOC markers */
+    if (new_off > UINT32_MAX || first + moved - k >= VDI_ZERO) {
+        free(nm);
+        error_setg(errp, "VDI data offset 0x%" PRIx64 " for a map of %"
+                   PRIu64 " entries does not fit the header", new_off,
+                   blocks);
+        return -1;
+    }
+    /* 1. copies of the blocks in the way, durable before any entry
+     * names them */
+    uint64_t m = 0;
+    for (uint32_t i = 0; i < s->blocks; i++) {
+        uint32_t e = s->bmap[i];
+        if (e >= VDI_ZERO)
+            continue;
+        if (e < k) {
+            uint64_t to = first + m++;
+            if (io_copy(b->file, s->off_data + to * stride,
+                        s->off_data + e * stride, stride, errp) < 0) {
+                free(nm);
+                return -1;
+            }
+            nm[i] = (uint32_t)(to - k);
+        } else {
+            nm[i] = (uint32_t)(e - k);
+        }
+    }
+    uint64_t end = s->off_data + (first + m) * stride;
+    if (end < new_off)
+        end = new_off;
+    if ((end > s->file_size && io_truncate(b->file, end, errp) < 0) ||
+        io_flush(b->file, errp) < 0) {
+        free(nm);
+        return -1;
+    }
+    if (end > s->file_size)
+        s->file_size = end;
+    free(s->bmap);
+    s->bmap = nm;
+    s->blocks = (uint32_t)blocks;
+    s->off_data = new_off;
+    /* 2. the switch: map, then header */
+    return vdi_store(b, errp);
+}
+
 static int vdi_resize(struct blk *b, uint64_t new_size, vf_error **errp)
 {
     struct vdi_state *s = b->state;
@@ -565,30 +699,105 @@ static int vdi_resize(struct blk *b, uint64_t new_size, vf_error **errp)
                    new_size);
         return -1;
     }
-    if (blocks > s->blocks) {
-        /* the map may grow into the space before the first block */
-        if (s->off_bmap + blocks * 4 > s->off_data) {
-            error_setg(errp, "VDI block map has room for %" PRIu64 " blocks "
-                       "only; convert to grow beyond that",
-                       (s->off_data - s->off_bmap) / 4);
-            return -1;
-        }
-        if (s->type == VDI_TYPE_FIXED) {
-            error_setg(errp, "growing a static VDI is not supported");
-            return -1;
-        }
-        uint32_t *nm = realloc(s->bmap, blocks * 4);
-        if (!nm) {
-            error_setg(errp, "out of memory");
-            return -1;
-        }
-        s->bmap = nm;
-        for (uint64_t i = s->blocks; i < blocks; i++)
-            s->bmap[i] = VDI_UNALLOC;
-        s->blocks = (uint32_t)blocks;
+    if (new_size > VDI_MAX_SIZE || blocks > VDI_MAX_BLOCKS) {
+        error_setg(errp, "virtual size %" PRIu64 " too large for VDI (max %"
+                   PRIu64 ")", new_size, VDI_MAX_SIZE);
+        return -1;
     }
+    if (new_size == b->size)
+        return 0;
+    uint64_t stride = (uint64_t)s->block_size + s->block_extra;
+    uint64_t old_size = b->size;
+    if (new_size > old_size) {
+        if (blocks > s->blocks && vdi_grow_map(b, blocks, errp) < 0)
+            return -1;
+        /* bytes of the old last block past the old end read as zeros */
+        uint64_t in = old_size % s->block_size;
+        uint32_t e = s->bmap[old_size / s->block_size];
+        if (in && e < VDI_ZERO &&
+            io_punch(b->file, vdi_host(s, e, in), s->block_size - in,
+                     errp) < 0)
+            return -1;
+        if (s->type == VDI_TYPE_FIXED) {
+            /* static stays static: every new block gets its slot */
+            uint64_t top = vdi_slot_top(s), added = 0;
+            uint64_t from = (old_size + s->block_size - 1) / s->block_size;
+            for (uint64_t i = from; i < blocks; i++) {
+                if (s->bmap[i] >= VDI_ZERO) {
+                    s->bmap[i] = (uint32_t)top++;
+                    added++;
+                }
+            }
+            uint64_t end = s->off_data + top * stride;
+            if (top >= VDI_ZERO) {
+                error_setg(errp, "VDI of %" PRIu64 " blocks too large", top);
+                return -1;
+            }
+            if (end > s->file_size && io_truncate(b->file, end, errp) < 0)
+                return -1;
+            if (end > s->file_size)
+                s->file_size = end;
+            s->allocated = (uint32_t)(s->allocated + added);
+        }
+        if (io_flush(b->file, errp) < 0)
+            return -1;
+        b->size = new_size;
+        return vdi_store(b, errp);
+    }
+    /* shrink: the size first (the dropped blocks read as zeros: the core
+     * checked), then the kept blocks from the highest slots fill the
+     * dropped blocks' slots, so that the slots stay dense, then the map
+     * and the count; the file ends after the last slot */
     b->size = new_size;
-    s->dirty = true;
+    if (vdi_store(b, errp) < 0)
+        return -1;
+    if (blocks >= s->blocks)
+        return 0;
+    uint64_t dropped = 0;
+    for (uint64_t i = blocks; i < s->blocks; i++)
+        if (s->bmap[i] < VDI_ZERO)
+            dropped++;
+    uint64_t keep = s->allocated >= dropped ? s->allocated - dropped : 0;
+    uint8_t *used = calloc(s->allocated ? s->allocated : 1, 1);
+    if (!used) {
+        error_setg(errp, "out of memory");
+        return -1;
+    }
+    for (uint64_t i = 0; i < blocks; i++)
+        if (s->bmap[i] < s->allocated)
+            used[s->bmap[i]] = 1;
+    uint64_t hole = 0;
+    for (uint64_t i = 0; i < blocks; i++) {
+        uint32_t e = s->bmap[i];
+        if (e >= VDI_ZERO || e < keep)
+            continue;
+        while (hole < keep && used[hole])
+            hole++;
+        if (hole >= keep)
+            break;          /* not dense: leave it where it is */
+        if (io_copy(b->file, s->off_data + hole * stride,
+                    s->off_data + (uint64_t)e * stride, stride, errp) < 0) {
+            free(used);
+            return -1;
+        }
+        used[hole] = 1;
+        s->bmap[i] = (uint32_t)hole;
+    }
+    free(used);
+    if (io_flush(b->file, errp) < 0)
+        return -1;
+    s->blocks = (uint32_t)blocks;
+    uint64_t count, top;
+    vdi_slots(s, &count, &top);
+    s->allocated = (uint32_t)count;
+    if (vdi_store(b, errp) < 0)
+        return -1;
+    uint64_t end = s->off_data + top * stride;
+    if (end < s->file_size) {
+        if (io_truncate(b->file, end, errp) < 0)
+            return -1;
+        s->file_size = end;
+    }
     return 0;
 }
 

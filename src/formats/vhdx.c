@@ -21,8 +21,6 @@
 
 #include "formats/crc32c.h"
 
-#define GUID_BAT      "2DC27766-F623-4200-9D64-115E9BFD4A08"
-#define GUID_META     "8B7CA206-4790-4B9A-B8FE-575F050F886E"
 #define GUID_FILEPAR  "CAA16737-FA36-4D43-B3B6-33F0AA44E76B"
 #define GUID_VSIZE    "2FA54224-CD1B-4876-B211-5DBED83BF4B8"
 #define GUID_PAGE83   "BECA12AB-B2E6-4523-93EF-C309E000C746"
@@ -38,7 +36,7 @@ static int vhdx_probe(const struct probe_data *d)
     return 0;
 }
 
-static void vhdx_random_guid(uint8_t *p)
+void vhdx_random_guid(uint8_t *p)
 {
     size_t got = 0;
     while (got < 16) {
@@ -97,7 +95,7 @@ static int vhdx_read_headers(struct blk *b, struct vhdx_state *s,
 }
 
 /* Does [a, a+al) overlap [c, c+cl)? */
-static bool vhdx_overlap(uint64_t a, uint64_t al, uint64_t c, uint64_t cl)
+bool vhdx_overlap(uint64_t a, uint64_t al, uint64_t c, uint64_t cl)
 {
     return a < c + cl && c < a + al;
 }
@@ -159,10 +157,10 @@ static int vhdx_read_regions(struct blk *b, struct vhdx_state *s,
                 goto out;
             }
         }
-        if (vhdx_guid_is(e, GUID_BAT)) {
+        if (vhdx_guid_is(e, VHDX_GUID_BAT)) {
             s->bat_off = off;
             s->bat_len = len;
-        } else if (vhdx_guid_is(e, GUID_META)) {
+        } else if (vhdx_guid_is(e, VHDX_GUID_META)) {
             s->meta_off = off;
             s->meta_len = len;
         } else if (req) {
@@ -373,6 +371,7 @@ static int vhdx_read_metadata(struct blk *b, struct vhdx_state *s,
     s->has_parent = vhdx_le32(item + 4) & 2;
     META_READ(GUID_VSIZE, 8, "virtual disk size");
     b->size = vhdx_le64(item);
+    s->vsize_off = s->meta_off + off;
     META_READ(GUID_LSS, 4, "logical sector size");
     s->lss = vhdx_le32(item);
     META_READ(GUID_PSS, 4, "physical sector size");
@@ -427,16 +426,16 @@ out:
 }
 
 /* BAT index of payload block i, and of the bitmap of its chunk. */
-static uint64_t vhdx_pb_index(const struct vhdx_state *s, uint64_t i)
+uint64_t vhdx_pb_index(const struct vhdx_state *s, uint64_t i)
 {
     return i + i / s->chunk_ratio;
 }
-static uint64_t vhdx_sb_index(const struct vhdx_state *s, uint64_t i)
+uint64_t vhdx_sb_index(const struct vhdx_state *s, uint64_t i)
 {
     return (i / s->chunk_ratio) * (s->chunk_ratio + 1) + s->chunk_ratio;
 }
 
-static void vhdx_geometry(struct vhdx_state *s, uint64_t size)
+void vhdx_geometry(struct vhdx_state *s, uint64_t size)
 {
     s->chunk_ratio = (UINT64_C(1) << 23) * s->lss / s->block_size;
     s->data_blocks = (size + s->block_size - 1) / s->block_size;
@@ -452,8 +451,8 @@ static int vhdx_read_bat(struct blk *b, struct vhdx_state *s,
                          vf_error **errp)
 {
     vhdx_geometry(s, b->size);
-    /* the BAT lies in its region, itself in the file: 2^26 entries
-     * (512 MiB) covers 64 TiB in 1 MiB blocks */
+    /* the BAT lies in its region, itself in the file: VHDX_MAX_BAT
+     * entries (about 512 MiB) cover 64 TiB in 1 MiB blocks */
     if (s->bat_entries > VHDX_MAX_BAT ||
         s->bat_entries * 8 > s->bat_len) {
         error_setg(errp, "VHDX BAT of %" PRIu64 " entries does not fit its "
@@ -500,8 +499,11 @@ static int vhdx_read_bat(struct blk *b, struct vhdx_state *s,
                        " beyond end of file", i, off);
             return -1;
         }
-        if (off + need > end)
-            end = off + need;
+        /* a short last block still owns its whole span: nothing new
+         * may go into its tail, which a resize can make visible */
+        uint64_t span = is_sb ? VHDX_MIB : s->block_size;
+        if (off + span > end)
+            end = off + span;
     }
     /* new blocks go after everything, 1 MiB-aligned */
     s->next_off = (end + VHDX_MIB - 1) & ~(VHDX_MIB - 1);
@@ -690,7 +692,7 @@ static void vhdx_write_header(struct vhdx_state *s, uint8_t *h, uint64_t seq)
 }
 
 /* Write both headers with the next two sequence numbers. */
-static int vhdx_update_headers(struct blk *b, struct vhdx_state *s,
+int vhdx_update_headers(struct blk *b, struct vhdx_state *s,
                                vf_error **errp)
 {
     uint8_t h[VHDX_HDR_SIZE];
@@ -709,7 +711,7 @@ static int vhdx_update_headers(struct blk *b, struct vhdx_state *s,
     return 0;
 }
 
-static int vhdx_write_bat(struct blk *b, struct vhdx_state *s,
+int vhdx_write_bat(struct blk *b, struct vhdx_state *s,
                           vf_error **errp)
 {
     size_t bytes = (size_t)s->bat_entries * 8;
@@ -770,6 +772,7 @@ static int vhdx_write_metadata(struct blk *b, struct vhdx_state *s,
     uint32_t base = VHDX_MT_TABLE_SIZE;
     vhdx_meta_entry(m, 0, GUID_FILEPAR, base, 8, 4);
     vhdx_meta_entry(m, 1, GUID_VSIZE, base + 8, 8, 6);
+    s->vsize_off = s->meta_off + base + 8;
     vhdx_meta_entry(m, 2, GUID_PAGE83, base + 16, 16, 6);
     vhdx_meta_entry(m, 3, GUID_LSS, base + 32, 4, 6);
     vhdx_meta_entry(m, 4, GUID_PSS, base + 36, 4, 6);
@@ -936,12 +939,12 @@ static int vhdx_create(struct blk *b, const struct fmt_create_opts *o,
     memcpy(rt, "regi", 4);
     vhdx_put32(rt + VHDX_RT_COUNT, 2);
     uint8_t *e = rt + VHDX_RT_ENTRIES;
-    vhdx_guid(GUID_BAT, e);
+    vhdx_guid(VHDX_GUID_BAT, e);
     vhdx_put64(e + VHDX_RE_OFF, s->bat_off);
     vhdx_put32(e + VHDX_RE_LEN, (uint32_t)s->bat_len);
     vhdx_put32(e + VHDX_RE_REQUIRED, 1);
     e += VHDX_RE_SIZE;
-    vhdx_guid(GUID_META, e);
+    vhdx_guid(VHDX_GUID_META, e);
     vhdx_put64(e + VHDX_RE_OFF, s->meta_off);
     vhdx_put32(e + VHDX_RE_LEN, (uint32_t)s->meta_len);
     vhdx_put32(e + VHDX_RE_REQUIRED, 1);
@@ -1200,47 +1203,6 @@ static int vhdx_measure(const struct fmt_create_opts *o, struct blk *src,
         return -1;
     *fully = meta + g.data_blocks * bs;
     *required = sub && !strcmp(sub, "fixed") ? *fully : meta + used * bs;
-    return 0;
-}
-
-static int vhdx_resize(struct blk *b, uint64_t new_size, vf_error **errp)
-{
-    struct vhdx_state *s = b->state;
-    if (s->has_parent || s->leave_alloc) {
-        error_setg(errp, "resizing a %s VHDX is not supported",
-                   s->has_parent ? "differencing" : "fixed");
-        return -1;
-    }
-    if (new_size % s->lss || new_size > VHDX_MAX_SIZE) {
-        error_setg(errp, "VHDX size %" PRIu64 " invalid", new_size);
-        return -1;
-    }
-    struct vhdx_state g = { .block_size = s->block_size, .lss = s->lss };
-    vhdx_geometry(&g, new_size);
-    if (g.bat_entries * 8 > s->bat_len) {
-        error_setg(errp, "VHDX BAT region has room for %" PRIu64 " entries "
-                   "only; convert to grow beyond it", s->bat_len / 8);
-        return -1;
-    }
-    uint64_t *nb = calloc(g.bat_entries ? g.bat_entries : 1, 8);
-    if (!nb) {
-        error_setg(errp, "out of memory");
-        return -1;
-    }
-    /* keep payload entries (the chunk layout is the same) */
-    for (uint64_t i = 0; i < g.data_blocks && i < s->data_blocks; i++)
-        nb[vhdx_pb_index(s, i)] = s->bat[vhdx_pb_index(s, i)];
-    free(s->bat);
-    s->bat = nb;
-    s->data_blocks = g.data_blocks;
-    s->bat_entries = g.bat_entries;
-    b->size = new_size;
-    if (vhdx_write_metadata(b, s, errp) < 0)
-        return -1;
-    vhdx_random_guid(s->hdr + VHDX_H_DATA_WRITE);
-    s->writing = true;
-    s->dirty = true;
-    s->hdr_dirty = true;
     return 0;
 }
 

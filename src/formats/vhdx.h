@@ -50,6 +50,8 @@
 #define VHDX_RE_LEN         24   /* u32, multiple of 1 MiB */
 #define VHDX_RE_REQUIRED    28   /* u32, bit 0 */
 #define VHDX_RT_MAX         2047
+#define VHDX_GUID_BAT       "2DC27766-F623-4200-9D64-115E9BFD4A08"
+#define VHDX_GUID_META      "8B7CA206-4790-4B9A-B8FE-575F050F886E"
 
 /* Metadata region: table header, entries, items at >= 64 KiB. */
 #define VHDX_MT_SIG         0    /* "metadata" */
@@ -109,7 +111,9 @@
 #define VHDX_MAX_BLOCK      (256 * VHDX_MIB)
 #define VHDX_MAX_SIZE       (UINT64_C(64) << 40)
 #define VHDX_MAX_LOG        (256 * VHDX_MIB)
-#define VHDX_MAX_BAT        (UINT64_C(1) << 26)
+/* 64 TiB in 1 MiB blocks: 2^26 payload entries, and one sector bitmap
+ * entry per 4096 (chunk ratio at 512-byte sectors) */
+#define VHDX_MAX_BAT        ((UINT64_C(1) << 26) + (UINT64_C(1) << 14))
 
 /* The log replayed in memory: writes laid over the file's bytes, in
  * replay order (later entries win). */
@@ -132,6 +136,7 @@ struct vhdx_state {
     uint64_t file_size;           /* logical: after log replay */
     uint64_t log_off, log_len;
     uint64_t bat_off, bat_len, meta_off, meta_len;
+    uint64_t vsize_off;           /* file offset of the virtual size item */
     uint32_t block_size, lss, pss;
     bool leave_alloc, has_parent;
     uint8_t disk_id[16];
@@ -149,6 +154,26 @@ struct vhdx_state {
      * under this lock, data is written outside it */
     pthread_mutex_t lock;
 };
+
+/* ---- vhdx.c, for vhdx-resize.c ---- */
+void vhdx_random_guid(uint8_t *p);
+/* Does [a, a+al) overlap [c, c+cl)? */
+bool vhdx_overlap(uint64_t a, uint64_t al, uint64_t c, uint64_t cl);
+/* BAT index of payload block i, and of the bitmap of its chunk. */
+uint64_t vhdx_pb_index(const struct vhdx_state *s, uint64_t i);
+uint64_t vhdx_sb_index(const struct vhdx_state *s, uint64_t i);
+/* chunk_ratio, data_blocks, bat_entries of s for a disk of size bytes
+ * (block_size, lss, has_parent set). */
+void vhdx_geometry(struct vhdx_state *s, uint64_t size);
+/* Write both headers with the next two sequence numbers.  0 / -1. */
+int vhdx_update_headers(struct blk *b, struct vhdx_state *s,
+                        vf_error **errp);
+/* Write s->bat_entries entries of the BAT at s->bat_off.  0 / -1. */
+int vhdx_write_bat(struct blk *b, struct vhdx_state *s, vf_error **errp);
+
+/* ---- vhdx-resize.c ---- */
+/* The driver's resize: fixed, dynamic and differencing. */
+int vhdx_resize(struct blk *b, uint64_t new_size, vf_error **errp);
 
 /* On-disk GUID bytes of "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx". */
 void vhdx_guid(const char *str, uint8_t out[16]);

@@ -480,8 +480,9 @@ static int vpc_open_dynamic(struct blk *b, vf_error **errp)
     uint64_t data_end = s->file_size - (s->footer_511 ? 511 : 512);
     if (s->footer_from_copy)
         data_end = s->file_size;
-    /* new blocks go where the footer is now */
-    s->next_block = data_end;
+    /* new blocks go where the footer is now (on a sector boundary: the
+     * BAT counts sectors, and old 511-byte footers end one byte short) */
+    s->next_block = (data_end + 511) & ~UINT64_C(511);
     for (uint32_t i = 0; i < s->entries; i++) {
         uint32_t e = be32((const uint8_t *)&s->bat[i]);
         s->bat[i] = e;
@@ -499,6 +500,11 @@ static int vpc_open_dynamic(struct blk *b, vf_error **errp)
                        ") beyond end of file", i, e);
             return -1;
         }
+        /* a short last block still owns its whole span: nothing new may
+         * go into its tail, which a resize can make visible */
+        uint64_t span_end = off + s->bitmap_size + s->block_size;
+        if (span_end > s->next_block)
+            s->next_block = (span_end + 511) & ~UINT64_C(511);
     }
     if (s->type == VHD_TYPE_DIFF)
         return vpc_find_parent(b, errp);
@@ -728,6 +734,48 @@ static void vpc_footer_init(uint8_t *f, uint32_t type, uint64_t size,
     vpc_random(f + VHD_F_UUID, 16);
 }
 
+/* Write the in-memory BAT over its whole reserved space (entries past
+ * s->entries read 0xff: unused). */
+static int vpc_write_bat(struct blk *b, vf_error **errp)
+{
+    struct vpc_state *s = b->state;
+    uint8_t *bat = malloc(s->bat_space ? s->bat_space : 1);
+    if (!bat) {
+        error_setg(errp, "out of memory");
+        return -1;
+    }
+    memset(bat, 0xff, s->bat_space);
+    for (uint32_t i = 0; i < s->entries; i++)
+        put_be32(bat + 4 * (size_t)i, s->bat[i]);
+    int r = io_pwrite(b->file, bat, s->bat_space, s->bat_off, errp);
+    free(bat);
+    return r;
+}
+
+static int vpc_write_dyn(struct blk *b, vf_error **errp)
+{
+    struct vpc_state *s = b->state;
+    put_be32(s->dyn + VHD_D_CHECKSUM,
+             vpc_checksum(s->dyn, VHD_DYN_SIZE, VHD_D_CHECKSUM));
+    return io_pwrite(b->file, s->dyn, VHD_DYN_SIZE,
+                     be64(s->footer + VHD_F_DATA_OFF), errp);
+}
+
+/* The footer copy at 0 and the footer at next_block, which ends the
+ * file. */
+static int vpc_write_footers(struct blk *b, vf_error **errp)
+{
+    struct vpc_state *s = b->state;
+    vpc_footer_finish(s->footer);
+    if (io_pwrite(b->file, s->footer, VHD_FOOTER_SIZE, 0, errp) < 0 ||
+        io_pwrite(b->file, s->footer, VHD_FOOTER_SIZE, s->next_block,
+                  errp) < 0 ||
+        io_truncate(b->file, s->next_block + VHD_FOOTER_SIZE, errp) < 0)
+        return -1;
+    s->file_size = s->next_block + VHD_FOOTER_SIZE;
+    return 0;
+}
+
 /* Write the BAT, the dynamic header and both footers. */
 static int vpc_flush(struct blk *b, vf_error **errp)
 {
@@ -742,26 +790,8 @@ static int vpc_flush(struct blk *b, vf_error **errp)
         s->dirty = false;
         return 0;
     }
-    uint8_t *bat = calloc(1, s->bat_space ? s->bat_space : 1);
-    if (!bat) {
-        error_setg(errp, "out of memory");
-        return -1;
-    }
-    memset(bat, 0xff, s->bat_space);
-    for (uint32_t i = 0; i < s->entries; i++)
-        put_be32(bat + 4 * (size_t)i, s->bat[i]);
-    int r = io_pwrite(b->file, bat, s->bat_space, s->bat_off, errp);
-    free(bat);
-    if (r < 0)
-        return -1;
-    put_be32(s->dyn + VHD_D_CHECKSUM,
-             vpc_checksum(s->dyn, VHD_DYN_SIZE, VHD_D_CHECKSUM));
-    if (io_pwrite(b->file, s->dyn, VHD_DYN_SIZE,
-                  be64(s->footer + VHD_F_DATA_OFF), errp) < 0 ||
-        io_pwrite(b->file, s->footer, VHD_FOOTER_SIZE, 0, errp) < 0 ||
-        io_pwrite(b->file, s->footer, VHD_FOOTER_SIZE, s->next_block,
-                  errp) < 0 ||
-        io_truncate(b->file, s->next_block + VHD_FOOTER_SIZE, errp) < 0)
+    if (vpc_write_bat(b, errp) < 0 || vpc_write_dyn(b, errp) < 0 ||
+        vpc_write_footers(b, errp) < 0)
         return -1;
     s->dirty = false;
     return 0;
@@ -1180,59 +1210,356 @@ static int vpc_measure(const struct fmt_create_opts *o, struct blk *src,
     return 0;
 }
 
+/* Does [a, a+al) overlap [c, c+cl)?  (Written not to overflow.) */
+static bool vpc_overlap(uint64_t a, uint64_t al, uint64_t c, uint64_t cl)
+{
+    return al && cl && a < c + cl && c < a + al;
+}
+
+/* Bytes a parent locator occupies in the file: its space field counts
+ * sectors (the spec) or, for some writers, bytes; never less than its
+ * data. */
+static uint64_t vpc_locator_bytes(const uint8_t *l)
+{
+    uint64_t space = be32(l + VHD_LOC_SPACE);
+    uint64_t len = be32(l + VHD_LOC_LEN);
+    uint64_t n = space * 512 > len && space < (1u << 23) ? space * 512 : len;
+    return (n + 511) & ~UINT64_C(511);
+}
+
+/* Make room for a BAT of new_space bytes in place: whatever lies in
+ * [bat_off + bat_space, bat_off + new_space) moves to the end of the file
+ * (data blocks, parent locators).  Each copy is made durable before the
+ * entry that points at it changes, and the BAT grows over the old copies
+ * only once nothing points at them: a crash leaves a valid image at every
+ * step, with at worst some unreferenced space. */
+static int vpc_grow_bat(struct blk *b, uint64_t new_space, vf_error **errp)
+{
+    struct vpc_state *s = b->state;
+    uint64_t lo = s->bat_off + s->bat_space;
+    uint64_t glen = new_space - s->bat_space;
+    uint64_t doff = be64(s->footer + VHD_F_DATA_OFF);
+    uint64_t span = (uint64_t)s->bitmap_size + s->block_size;
+    if (vpc_overlap(doff, VHD_DYN_SIZE, lo, glen) ||
+        vpc_overlap(0, VHD_FOOTER_SIZE, lo, glen)) {
+        error_setg(errp, "VHD dynamic header at 0x%" PRIx64 " lies where "
+                   "the BAT at 0x%" PRIx64 " must grow", doff, s->bat_off);
+        return -1;
+    }
+    /* plan: where everything goes, checked before anything is written */
+    uint64_t dest = s->next_block > lo + glen ? s->next_block : lo + glen;
+    dest = (dest + 511) & ~UINT64_C(511);
+    uint64_t end = dest;
+    for (uint32_t i = 0; i < s->entries; i++)
+        if (s->bat[i] != VHD_BAT_FREE &&
+            vpc_overlap((uint64_t)s->bat[i] * 512, span, lo, glen))
+            end += span;
+    for (int i = 0; i < 8; i++) {
+        const uint8_t *l = s->dyn + VHD_D_LOCATORS + i * VHD_LOC_SIZE;
+        if (be32(l + VHD_LOC_CODE) &&
+            vpc_overlap(be64(l + VHD_LOC_OFF), vpc_locator_bytes(l), lo,
+                        glen))
+            end += vpc_locator_bytes(l);
+    }
+    /* block offsets are u32 sector numbers */
+    if (end / 512 >= VHD_BAT_FREE) {
+        error_setg(errp, "VHD file would grow past 2 TiB (0x%" PRIx64
+                   " bytes) to make room for its BAT", end);
+        return -1;
+    }
+    /* 1. copy, then make the copies durable with a footer after them */
+    uint32_t *nb = malloc((size_t)s->entries * 4 + 4);
+    if (!nb) {
+        error_setg(errp, "out of memory");
+        return -1;
+    }
+    memcpy(nb, s->bat, (size_t)s->entries * 4);
+    uint8_t dyn[VHD_DYN_SIZE];
+    memcpy(dyn, s->dyn, sizeof(dyn));
+    bool moved_loc = false;
+    int ret = -1;
+    for (uint32_t i = 0; i < s->entries; i++) {
+        uint64_t off = (uint64_t)s->bat[i] * 512;
+        if (s->bat[i] == VHD_BAT_FREE || !vpc_overlap(off, span, lo, glen))
+            continue;
+        if (io_copy(b->file, dest, off, span, errp) < 0)
+            goto out;
+        nb[i] = (uint32_t)(dest / 512);
+        dest += span;
+    }
+    for (int i = 0; i < 8; i++) {
+        uint8_t *l = dyn + VHD_D_LOCATORS + i * VHD_LOC_SIZE;
+        uint64_t n = vpc_locator_bytes(l), off = be64(l + VHD_LOC_OFF);
+        if (!be32(l + VHD_LOC_CODE) || !vpc_overlap(off, n, lo, glen))
+            continue;
+        if (io_copy(b->file, dest, off, n, errp) < 0)
+            goto out;
+        put_be64(l + VHD_LOC_OFF, dest);
+        put_be32(l + VHD_LOC_SPACE, (uint32_t)(n / 512));
+        dest += n;
+        moved_loc = true;
+    }
+    s->next_block = dest;
+    if (vpc_write_footers(b, errp) < 0 || io_flush(b->file, errp) < 0)
+        goto out;
+    /* 2. point at the copies */
+    memcpy(s->bat, nb, (size_t)s->entries * 4);
+    if (vpc_write_bat(b, errp) < 0 || io_flush(b->file, errp) < 0)
+        goto out;
+    if (moved_loc) {
+        memcpy(s->dyn, dyn, sizeof(dyn));
+        if (vpc_write_dyn(b, errp) < 0 || io_flush(b->file, errp) < 0)
+            goto out;
+    }
+    /* 3. the BAT takes the freed space (entries past the count: unused) */
+    s->bat_space = new_space;
+    if (vpc_write_bat(b, errp) < 0 || io_flush(b->file, errp) < 0)
+        goto out;
+    ret = 0;
+out:
+    free(nb);
+    return ret;
+}
+
+/* Allocate block idx at the end of the file reading as zeros, its bitmap
+ * set from sector first_sec on (the sectors before it still read the
+ * parent). */
+static int vpc_alloc_zero_block(struct blk *b, uint32_t idx,
+                                uint64_t first_sec, vf_error **errp)
+{
+    struct vpc_state *s = b->state;
+    uint64_t off = s->next_block;
+    uint64_t end = off + s->bitmap_size + s->block_size;
+    if (end / 512 >= VHD_BAT_FREE) {
+        error_setg(errp, "VHD file too large for a new block");
+        return -1;
+    }
+    uint8_t *bm = calloc(1, s->bitmap_size);
+    if (!bm) {
+        error_setg(errp, "out of memory");
+        return -1;
+    }
+    for (uint64_t sec = first_sec; sec < s->block_size / 512; sec++)
+        bm[sec / 8] |= (uint8_t)(0x80 >> (sec % 8));
+    int r = io_truncate(b->file, end, errp);
+    if (r == 0)
+        r = io_pwrite(b->file, bm, s->bitmap_size, off, errp);
+    free(bm);
+    if (r < 0)
+        return -1;
+    s->bat[idx] = (uint32_t)(off / 512);
+    s->next_block = end;
+    return 0;
+}
+
+/* Growing from old_size: the new range must read as zeros.  Bytes of an
+ * allocated block past the old end are zeroed (other writers leave what
+ * they like there), their bitmap bits set; in a differencing disk, a new
+ * range over which the parent holds data gets zero blocks of its own. */
+static int vpc_zero_new_range(struct blk *b, uint64_t old_size,
+                              uint64_t new_size, vf_error **errp)
+{
+    struct vpc_state *s = b->state;
+    bool diff = s->type == VHD_TYPE_DIFF;
+    uint64_t bs = s->block_size;
+    for (uint64_t g = old_size; g < new_size; g = (g / bs + 1) * bs) {
+        uint32_t idx = (uint32_t)(g / bs);
+        uint64_t in = g % bs;
+        uint64_t stop = (idx + 1) * bs < new_size ? (idx + 1) * bs : new_size;
+        if (s->bat[idx] != VHD_BAT_FREE) {
+            uint64_t host = (uint64_t)s->bat[idx] * 512;
+            if (io_punch(b->file, host + s->bitmap_size + in, bs - in,
+                         errp) < 0)
+                return -1;
+            if (!diff)
+                continue;
+            uint8_t *bm = malloc(s->bitmap_size);
+            if (!bm) {
+                error_setg(errp, "out of memory");
+                return -1;
+            }
+            int r = vpc_read_bitmap(b, idx, bm, errp);
+            for (uint64_t sec = in / 512; sec < bs / 512; sec++)
+                bm[sec / 8] |= (uint8_t)(0x80 >> (sec % 8));
+            if (r == 0)
+                r = io_pwrite(b->file, bm, s->bitmap_size, host, errp);
+            free(bm);
+            if (r < 0)
+                return -1;
+            continue;
+        }
+        if (!diff)
+            continue;
+        int d = blk_backing_has_data(b, g, stop - g, errp);
+        if (d < 0)
+            return -1;
+        if (d && vpc_alloc_zero_block(b, idx, in / 512, errp) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The end of what the file still needs once blocks past `entries` are
+ * dropped: metadata, locators, live blocks. */
+static uint64_t vpc_live_end(struct vpc_state *s)
+{
+    uint64_t end = s->bat_off + s->bat_space;
+    uint64_t doff = be64(s->footer + VHD_F_DATA_OFF);
+    if (doff + VHD_DYN_SIZE > end)
+        end = doff + VHD_DYN_SIZE;
+    for (int i = 0; i < 8; i++) {
+        const uint8_t *l = s->dyn + VHD_D_LOCATORS + i * VHD_LOC_SIZE;
+        uint64_t e = be64(l + VHD_LOC_OFF) + vpc_locator_bytes(l);
+        if (be32(l + VHD_LOC_CODE) && e > end)
+            end = e;
+    }
+    for (uint32_t i = 0; i < s->entries; i++) {
+        uint64_t e = (uint64_t)s->bat[i] * 512 + s->bitmap_size +
+                     s->block_size;
+        if (s->bat[i] != VHD_BAT_FREE && e > end)
+            end = e;
+    }
+    return (end + 511) & ~UINT64_C(511);
+}
+
+/* The footer says the new size; CHS follows it, and creator "qem2" tells
+ * qemu to take currentSize, not CHS.  The original size moves too,
+ * although the spec calls it the size at creation: libyal (and so the
+ * forensic tools) take the disk's size from it. */
+static void vpc_footer_resize(uint8_t *f, uint64_t size)
+{
+    vpc_footer_set_size(f, size);
+    memcpy(f + VHD_F_CREATOR, "qem2", 4);
+}
+
+static int vpc_resize_fixed(struct blk *b, uint64_t new_size,
+                            vf_error **errp)
+{
+    struct vpc_state *s = b->state;
+    uint64_t old = b->size, old_fs = s->file_size;
+    vpc_footer_resize(s->footer, new_size);
+    vpc_footer_finish(s->footer);
+    if (new_size > old) {
+        /* the new footer first, then the old one (now guest data) and
+         * whatever lay between the old size and it become zeros: a crash
+         * in between leaves 512 stale bytes in the new range, never a
+         * file without a footer */
+        if (io_truncate(b->file, new_size + VHD_FOOTER_SIZE, errp) < 0 ||
+            io_pwrite(b->file, s->footer, VHD_FOOTER_SIZE, new_size,
+                      errp) < 0 ||
+            io_flush(b->file, errp) < 0 ||
+            io_punch(b->file, old, old_fs - old, errp) < 0)
+            return -1;
+    } else if (io_pwrite(b->file, s->footer, VHD_FOOTER_SIZE, new_size,
+                         errp) < 0 ||
+               io_flush(b->file, errp) < 0 ||
+               io_truncate(b->file, new_size + VHD_FOOTER_SIZE, errp) < 0) {
+        return -1;
+    }
+    s->file_size = new_size + VHD_FOOTER_SIZE;
+    s->footer_511 = false;
+    b->size = new_size;
+    return 0;
+}
+
+/* Dynamic and differencing: the BAT has exactly the entries the size
+ * needs (Azure rejects more).  Growing: room for the BAT, then the new
+ * range zeroed, then BAT, entry count, size, each durable before the
+ * next.  Shrinking: the size first, then the count, then the BAT; blocks
+ * past the end are dropped and the file is cut after what is left. */
+static int vpc_resize_dynamic(struct blk *b, uint64_t new_size,
+                              vf_error **errp)
+{
+    struct vpc_state *s = b->state;
+    uint64_t need = (new_size + s->block_size - 1) / s->block_size;
+    uint64_t need_space = (need * 4 + 511) & ~UINT64_C(511);
+    if (new_size > b->size) {
+        if (need > s->entries) {
+            uint32_t *nb = realloc(s->bat, need * 4 + 4);
+            if (!nb) {
+                error_setg(errp, "out of memory");
+                return -1;
+            }
+            s->bat = nb;
+            for (uint64_t i = s->entries; i < need; i++)
+                s->bat[i] = VHD_BAT_FREE;
+        }
+        /* the footer after every block's whole span, so that the tails
+         * about to become visible lie inside the file */
+        if (vpc_write_footers(b, errp) < 0 || io_flush(b->file, errp) < 0)
+            return -1;
+        if (need_space > s->bat_space &&
+            vpc_grow_bat(b, need_space, errp) < 0)
+            return -1;
+        if (vpc_zero_new_range(b, b->size, new_size, errp) < 0 ||
+            vpc_write_footers(b, errp) < 0 || io_flush(b->file, errp) < 0)
+            return -1;
+        /* entries past the old count are invisible until the header
+         * counts them */
+        uint32_t old_entries = s->entries;
+        s->entries = (uint32_t)need;
+        if (vpc_write_bat(b, errp) < 0 || io_flush(b->file, errp) < 0)
+            return -1;
+        if (s->entries != old_entries) {
+            put_be32(s->dyn + VHD_D_MAX_ENTRIES, s->entries);
+            if (vpc_write_dyn(b, errp) < 0 || io_flush(b->file, errp) < 0)
+                return -1;
+        }
+        vpc_footer_resize(s->footer, new_size);
+        if (vpc_write_footers(b, errp) < 0)
+            return -1;
+    } else {
+        vpc_footer_resize(s->footer, new_size);
+        if (vpc_write_footers(b, errp) < 0 || io_flush(b->file, errp) < 0)
+            return -1;
+        if (need < s->entries) {
+            s->entries = (uint32_t)need;
+            put_be32(s->dyn + VHD_D_MAX_ENTRIES, s->entries);
+            if (vpc_write_dyn(b, errp) < 0 || io_flush(b->file, errp) < 0 ||
+                vpc_write_bat(b, errp) < 0 || io_flush(b->file, errp) < 0)
+                return -1;
+            uint64_t end = vpc_live_end(s);
+            if (end < s->next_block) {
+                s->next_block = end;
+                if (vpc_write_footers(b, errp) < 0)
+                    return -1;
+            }
+        }
+    }
+    b->size = new_size;
+    return 0;
+}
+
 static int vpc_resize(struct blk *b, uint64_t new_size, vf_error **errp)
 {
     struct vpc_state *s = b->state;
+    bool fixed = s->type == VHD_TYPE_FIXED;
+    uint64_t max = fixed ? VHD_MAX_FIXED : VHD_MAX_DYN_SIZE;
     if (new_size % 512) {
         error_setg(errp, "VHD size %" PRIu64 " is not a multiple of 512",
                    new_size);
+        return -1;
+    }
+    if (new_size > max) {
+        error_setg(errp, "virtual size %" PRIu64 " too large for a %s VHD "
+                   "(max %" PRIu64 ")", new_size, fixed ? "fixed" :
+                   s->type == VHD_TYPE_DIFF ? "differencing" : "dynamic",
+                   max);
         return -1;
     }
     if (s->footer_from_copy) {
         error_setg(errp, "VHD footer damaged: run check first");
         return -1;
     }
-    uint8_t *f = s->footer;
-    if (s->type == VHD_TYPE_FIXED) {
-        if (new_size > VHD_MAX_FIXED) {
-            error_setg(errp, "virtual size %" PRIu64 " too large", new_size);
-            return -1;
-        }
-        /* the old footer becomes guest data: clear it */
-        static const uint8_t zeros[VHD_FOOTER_SIZE];
-        uint64_t old = s->file_size - (s->footer_511 ? 511 : 512);
-        if (new_size > old &&
-            io_pwrite(b->file, zeros, s->file_size - old, old, errp) < 0)
-            return -1;
-        if (io_truncate(b->file, new_size + VHD_FOOTER_SIZE, errp) < 0)
-            return -1;
-        s->file_size = new_size + VHD_FOOTER_SIZE;
-        s->footer_511 = false;
-    } else if (new_size > (uint64_t)s->entries * s->block_size) {
-        uint64_t need = (new_size + s->block_size - 1) / s->block_size;
-        if (need * 4 > s->bat_space || !s->bat) {
-            error_setg(errp, "VHD BAT has room for %" PRIu64 " bytes only; "
-                       "convert to grow beyond it", s->bat_space / 4 *
-                       s->block_size);
-            return -1;
-        }
-        uint32_t *nb = realloc(s->bat, need * 4);
-        if (!nb) {
-            error_setg(errp, "out of memory");
-            return -1;
-        }
-        s->bat = nb;
-        for (uint64_t i = s->entries; i < need; i++)
-            s->bat[i] = VHD_BAT_FREE;
-        s->entries = (uint32_t)need;
-        put_be32(s->dyn + VHD_D_MAX_ENTRIES, s->entries);
-    }
-    vpc_footer_set_size(f, new_size);
-    memcpy(f + VHD_F_CREATOR, "qem2", 4);
-    b->size = new_size;
+    if (new_size == b->size)
+        return 0;
+    int r = fixed ? vpc_resize_fixed(b, new_size, errp)
+                  : vpc_resize_dynamic(b, new_size, errp);
+    /* everything is on disk already (or, after an error, the state in
+     * memory may be half-way): flush has nothing to write */
     s->writing = true;
-    s->dirty = true;
-    return 0;
+    s->dirty = false;
+    return r;
 }
 
 static const char *const vpc_aliases[] = { "vhd", NULL };

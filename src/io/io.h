@@ -71,6 +71,11 @@ int io_falloc(struct io *io, uint64_t off, uint64_t len, vf_error **errp);
 int io_extent(struct io *io, uint64_t off, uint64_t *len, bool *is_data,
               vf_error **errp);
 int io_flush(struct io *io, vf_error **errp);
+/* Copy len bytes from src to dst inside one io, through a bounded buffer
+ * (for drivers that relocate metadata or data blocks).  The ranges must
+ * not overlap.  0 / -1. */
+int io_copy(struct io *io, uint64_t dst, uint64_t src, uint64_t len,
+            vf_error **errp);
 /* Close and free; accepts NULL. */
 void io_close(struct io *io);
 

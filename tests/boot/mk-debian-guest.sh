@@ -21,11 +21,17 @@ work=$dir/work
 rm -rf "$work" "$dir/stamp"
 mkdir -p "$work"
 root=$work/root
-echo "mk-debian-guest: debootstrap bookworm (minutes, once)" >&2
-debootstrap --variant=minbase \
-    --include=linux-image-amd64,systemd,systemd-sysv,initramfs-tools,open-vm-tools,udev,kmod \
-    bookworm "$root" "$mirror" > "$dir/debootstrap.log" 2>&1 ||
-    { tail -n 20 "$dir/debootstrap.log" >&2; exit 1; }
+# the debootstrap tree is kept (rootfs/), the rest is rebuilt from a copy
+if [ ! -e "$dir/rootfs.done" ]; then
+    echo "mk-debian-guest: debootstrap bookworm (minutes, once)" >&2
+    rm -rf "$dir/rootfs"
+    debootstrap --variant=minbase \
+        --include=linux-image-amd64,systemd,systemd-sysv,initramfs-tools,open-vm-tools,udev,kmod \
+        bookworm "$dir/rootfs" "$mirror" > "$dir/debootstrap.log" 2>&1 ||
+        { tail -n 20 "$dir/debootstrap.log" >&2; exit 1; }
+    touch "$dir/rootfs.done"
+fi
+cp -a "$dir/rootfs" "$root"
 
 echo vmguest > "$root/etc/hostname"
 printf '127.0.0.1 localhost\n127.0.1.1 vmguest\n' > "$root/etc/hosts"
@@ -40,7 +46,8 @@ sed -i "s|^root:[^:]*:|root:$hash:|" "$root/etc/shadow"
 ln -sf /lib/systemd/system/serial-getty@.service \
     "$root/etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service"
 # the VMware tools service enabled, as on the source hypervisor
-[ -e "$root/etc/systemd/system/multi-user.target.wants/open-vm-tools.service" ] ||
+w=$root/etc/systemd/system/multi-user.target.wants/open-vm-tools.service
+[ -L "$w" ] || [ -e "$w" ] ||
     ln -s /lib/systemd/system/open-vm-tools.service \
         "$root/etc/systemd/system/multi-user.target.wants/open-vm-tools.service"
 
