@@ -89,6 +89,42 @@ static char *out_name(const char *dir, const char *src, const char *fmt)
     return out;
 }
 
+/* Report the journals replayed while the guest was opened (inspect's
+ * "journal-replayed"); a replay that failed stops prepare, since its
+ * filesystem would be converted still needing recovery. */
+static int prepare_journals(struct prep *p, struct json_object *report,
+                            vf_error **errp)
+{
+    struct json_object *fss, *v;
+    if (!json_object_object_get_ex(report, "filesystems", &fss))
+        return 0;
+    for (size_t i = 0; i < json_object_array_length(fss); i++) {
+        struct json_object *f = json_object_array_get_idx(fss, i);
+        if (json_object_object_get_ex(f, "journal-replay-error", &v)) {
+            error_setg(errp, "%s", json_object_get_string(v));
+            return -1;
+        }
+        if (!json_object_object_get_ex(f, "journal-replayed", &v) ||
+            !json_object_get_boolean(v))
+            continue;
+        const char *dev = "?";
+        int64_t nt = 0, nb = 0;
+        if (json_object_object_get_ex(f, "device", &v))
+            dev = json_object_get_string(v);
+        if (json_object_object_get_ex(f, "journal-transactions", &v))
+            nt = json_object_get_int64(v);
+        if (json_object_object_get_ex(f, "journal-blocks", &v))
+            nb = json_object_get_int64(v);
+        prep_log(p, NULL, "the guest was not shut down cleanly: its "
+                 "journal is replayed before any edit, as the kernel "
+                 "does at mount",
+                 "Replayed the journal of %s (%lld transaction%s, %lld "
+                 "block%s)", dev, (long long)nt, nt == 1 ? "" : "s",
+                 (long long)nb, nb == 1 ? "" : "s");
+    }
+    return 0;
+}
+
 enum {
     OPT_TARGET = 3000, OPT_EDITS, OPT_ROOT, OPT_IN_PLACE, OPT_UNSAFE,
     OPT_JSON, OPT_EDIT_BASE = 4000,
@@ -238,6 +274,8 @@ int cmd_prepare(int argc, char **argv)
         goto fail;
     p.in = in;
     p.report = report;
+    if (prepare_journals(&p, report, &err) < 0)
+        goto fail;
     if (tq.n + q.n > 0) {
         /* the OS to edit: --root, or the first one found */
         struct json_object *oses, *os = NULL;

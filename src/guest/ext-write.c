@@ -7,9 +7,10 @@
  * Recipes and gotchas: shared/reference/guest-conversion.md section 6 and
  * e2fsprogs' lib/ext2fs (namei.c, link.c, unlink.c, mkdir.c, symlink.c,
  * fileio.c, punch.c).  Every edit is checked afterwards by e2fsck -fn in
- * the tests.  Refused up front: a journal that needs recovery, a
- * filesystem marked with errors, the quota feature (libext2fs does not
- * keep the quota files in step); and per file: content stored inline.
+ * the tests.  A journal that needs recovery is replayed first (jbd2.c,
+ * gfs_replay_journal).  Refused up front: a filesystem marked with
+ * errors, the quota feature (libext2fs does not keep the quota files in
+ * step); and per file: content stored inline.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +19,78 @@
 
 #include "guest/ext-int.h"
 #include "guest/guest.h"
+#include "guest/ondisk.h"
 
 /* Recursive removal: deeper or larger trees are not a guest's /etc. */
 #define RM_MAX_DEPTH 64
 #define RM_MAX_ENTRIES 1000000
+
+int gfs_replay_journal(struct gdev *d, struct jbd2_stats *st,
+                       vf_error **errp)
+{
+    /* the primary superblock: magic, s_feature_compat, _incompat */
+    uint8_t sb[0x64];
+    if (st)
+        memset(st, 0, sizeof(*st));
+    if (d->size < 2048)
+        return 0;
+    if (gdev_pread(d, sb, 1024, sizeof(sb), errp) < 0)
+        return -1;
+    bool recover = gle32(sb + 0x60) & EXT3_FEATURE_INCOMPAT_RECOVER;
+    if (gle16(sb + 0x38) != EXT2_SUPER_MAGIC ||
+        (!recover && !(gle32(sb + 0x5C) & EXT3_FEATURE_COMPAT_HAS_JOURNAL)))
+        return 0;
+    /* read-only open: before the replay, checksums may not match */
+    vf_error *err = NULL;
+    struct gfs *g = gfs_open_flags(d, false, &err);
+    if (!g) {
+        if (!recover) {        /* opening it for editing will say why */
+            error_free(err);
+            return 0;
+        }
+        error_propagate(errp, err);
+        return -1;
+    }
+    /* needs_recovery clear over a log with transactions (a tool cleared
+     * the flag): the kernel would still replay them at mount, over our
+     * edits, so replay them now */
+    if (!recover && !jbd2_log_pending(g)) {
+        gfs_close(g);
+        return 0;
+    }
+    int r = -1;
+    if (d->no_write)
+        error_setg(errp, "its journal needs recovery, and %s", d->no_write);
+    else
+        r = jbd2_replay(g, st, errp);
+    gfs_close(g);
+    if (r < 0) {
+        error_prepend(errp, "%s: cannot replay the journal: ", d->name);
+        return -1;
+    }
+    return 1;
+}
+
+/* The kernel does not keep the superblock's free counts current: it sums
+ * the group descriptors at mount, so after a crash or a journal replay
+ * they may be stale.  Edits adjust them, so start from the sums too. */
+static void gfs_sync_free_counts(struct gfs *g)
+{
+    ext2_filsys fs = g->fs;
+    uint64_t clusters = 0, inodes = 0;
+    for (dgrp_t i = 0; i < fs->group_desc_count; i++) {
+        clusters += ext2fs_bg_free_blocks_count(fs, i);
+        inodes += ext2fs_bg_free_inodes_count(fs, i);
+    }
+    blk64_t blocks = EXT2FS_C2B(fs, clusters);
+    if (blocks != ext2fs_free_blocks_count(fs->super) ||
+        inodes != fs->super->s_free_inodes_count) {
+        ext2fs_free_blocks_count_set(fs->super, blocks);
+        fs->super->s_free_inodes_count = (uint32_t)inodes;
+        ext2fs_mark_super_dirty(fs);
+        g->dirty = true;
+    }
+}
 
 struct gfs *gfs_open_rw(struct gdev *d, vf_error **errp)
 {
@@ -32,7 +101,7 @@ struct gfs *gfs_open_rw(struct gdev *d, vf_error **errp)
     const char *why = NULL;
     if (ext2fs_has_feature_journal_needs_recovery(fs->super))
         why = "its journal needs recovery (the guest was not shut down "
-              "cleanly); boot and shut it down, or run e2fsck on it";
+              "cleanly) and was not replayed";
     else if (fs->super->s_state & EXT2_ERROR_FS)
         why = "it is marked as having errors; run e2fsck on it first";
     else if (ext2fs_has_feature_quota(fs->super))
@@ -51,6 +120,7 @@ struct gfs *gfs_open_rw(struct gdev *d, vf_error **errp)
         gfs_close(g);
         return NULL;
     }
+    gfs_sync_free_counts(g);
     return g;
 }
 

@@ -167,10 +167,64 @@ long gfile_read(struct gfile *f, void *buf, size_t len, vf_error **errp);
 uint64_t gfile_size(struct gfile *f);
 void gfile_close(struct gfile *f);
 
+/* ---- JBD2 journal replay (jbd2.c) ---- */
+
+struct jbd2_stats {
+    uint32_t transactions;     /* committed transactions replayed */
+    uint64_t blocks;           /* blocks written to the filesystem */
+    uint64_t revoked;          /* logged blocks skipped: revoked later */
+};
+
+/* The journal and the filesystem, as jbd2_replay_dev sees them: every
+ * callback returns 0 / -1 and sets its error. */
+struct jbd2_dev {
+    uint32_t blocksize;        /* bytes: the filesystem's and the journal's */
+    uint64_t fs_blocks;        /* the filesystem's size, blocks */
+    uint64_t j_blocks;         /* the journal's size, blocks */
+    /* read / write journal block jblk (< j_blocks), one block */
+    int (*jread)(void *opaque, uint64_t jblk, void *buf, vf_error **errp);
+    int (*jwrite)(void *opaque, uint64_t jblk, const void *buf,
+                  vf_error **errp);
+    /* write filesystem block bno (< fs_blocks) */
+    int (*fswrite)(void *opaque, uint64_t bno, const void *buf,
+                   vf_error **errp);
+    /* whether filesystem block bno holds the journal (NULL: never) */
+    bool (*in_journal)(void *opaque, uint64_t bno);
+    void *opaque;
+};
+
+/* Replay the journal of dev: write every block of its committed
+ * transactions that no later revoke record cancels to the filesystem,
+ * then mark the journal empty (s_start 0).  The whole log is read and
+ * checked before the first write: a damaged or hostile journal is an
+ * error naming the bad value, with nothing written.  *st (optional) gets
+ * what was done.  0 / -1. */
+int jbd2_replay_dev(const struct jbd2_dev *dev, struct jbd2_stats *st,
+                    vf_error **errp);
+
+/* Replay the internal journal of g (its device must be writable: an
+ * overlay, or --in-place) and clear the filesystem's needs_recovery flag
+ * in its primary superblock.  An external journal is refused.  g's
+ * in-memory superblock is stale afterwards: close g and open the
+ * filesystem again.  0 / -1. */
+int jbd2_replay(struct gfs *g, struct jbd2_stats *st, vf_error **errp);
+/* Whether g's internal journal holds a log to replay (s_start not 0),
+ * whatever the needs_recovery flag says; false when it cannot tell. */
+bool jbd2_log_pending(struct gfs *g);
+
 /* ---- editing ext2/3/4 (ext-write.c) ---- */
 
+/* If d's ext filesystem needs journal recovery (its needs_recovery flag,
+ * or a log in its journal), replay its journal onto d (which must be
+ * writable: an overlay, or --in-place) and clear the flag, as the kernel
+ * does at mount.  1 when replayed (*st filled), 0
+ * when there was nothing to do, -1 when the replay failed (the journal
+ * is then left as it was, unless writing to d itself failed). */
+int gfs_replay_journal(struct gdev *d, struct jbd2_stats *st,
+                       vf_error **errp);
 /* Open d read-write for editing: refused (with the reason) when its
- * journal needs recovery, it is marked with errors, or it has quotas. */
+ * journal needs recovery (replay it first), it is marked with errors, or
+ * it has quotas. */
 struct gfs *gfs_open_rw(struct gdev *d, vf_error **errp);
 /* Write the superblock, group descriptors and bitmaps of an edited fs.
  * gfs_close() without it drops the edits' metadata: flush first. */

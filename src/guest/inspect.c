@@ -306,6 +306,21 @@ struct inspect *inspect_open(struct blk *const *disks, size_t n,
         } else if (!strncmp(d->fstype, "ext", 3)) {
             vf_error *err = NULL;
             if (flags & INSPECT_RW) {
+                /* a journal that needs recovery is replayed into the
+                 * writable device first; prepare reports it, and stops
+                 * when the replay failed */
+                struct jbd2_stats js;
+                int jr = gfs_replay_journal(d, &js, &err);
+                if (jr > 0) {
+                    jset_bool(f, "journal-replayed", true);
+                    jset_int(f, "journal-transactions", js.transactions);
+                    jset_int(f, "journal-blocks", (int64_t)js.blocks);
+                } else if (jr < 0) {
+                    jset_str(f, "journal-replay-error", error_msg(err));
+                    inspect_warn(in, "%s", error_msg(err));
+                    error_free(err);
+                    err = NULL;
+                }
                 /* editable when it can be; else read-only, and an edit
                  * on it says why */
                 d->fs = gfs_open_rw(d, &err);
