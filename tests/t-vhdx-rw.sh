@@ -173,7 +173,7 @@ out_has 'subformat: fixed' "$VMFERRY" info fx.vhdx || die "grown VHDX not fixed"
 "$VMFERRY" map --json fx.vhdx | python3 -c '
 import json, sys
 m = json.load(sys.stdin)
-assert all(e["data"] for e in m), m' || die "fixed VHDX has unallocated blocks after growing"
+assert all(e["present"] for e in m), m' || die "fixed VHDX has unallocated blocks after growing"
 [ "$(stat -c %s fx.vhdx)" -ge $((100 << 20)) ] || die "fixed file too small"
 "$VMFERRY" resize --shrink fx.vhdx 48M || die "shrink fixed"
 resized fx.vhdx $((48 << 20)) src.raw

@@ -807,6 +807,26 @@ int blk_block_status(struct blk *b, uint64_t off, uint64_t len,
                    b->filename, b->drv->name);
         return -1;
     }
+    /* Allocated blocks whose bytes are a hole of a sparse container file
+     * (qemu-img leaves the zero parts of VHDX, VHD and VDI blocks
+     * unwritten) read as zeros: say so, and they are never read. */
+    if (s == BLK_DATA && *host_off != UINT64_MAX &&
+        (b->drv->flags & FMT_F_HOST_IN_FILE)) {
+        uint64_t n = *pnum;
+        bool data;
+        if (io_extent(b->file, *host_off, &n, &data, errp) < 0) {
+            error_prepend(errp, "%s: ", b->filename);
+            return -1;
+        }
+        if (n > 0) {
+            if (n < *pnum)
+                *pnum = n;
+            if (!data) {
+                *host_off = UINT64_MAX;
+                return BLK_ZERO;
+            }
+        }
+    }
     return s;
 }
 

@@ -128,6 +128,10 @@ struct probe_data {
                                       increasing guest order, each once */
 #define FMT_F_PARALLEL_WRITE  0x2  /* pwrite/zero are thread-safe */
 #define FMT_F_BACKING         0x4  /* create accepts a backing file */
+#define FMT_F_HOST_IN_FILE    0x8  /* block_status' host offsets are in
+                                      b->file: the core refines BLK_DATA
+                                      with the file's holes (a hole inside
+                                      an allocated block reads as zeros) */
 
 struct fmt_driver {
     const char *name;          /* qemu-img's name: "qcow2", "vpc", ... */

@@ -1570,7 +1570,7 @@ const struct fmt_driver fmt_vpc = {
     .desc = "VHD (Virtual PC, Hyper-V, Azure, Xen): fixed, dynamic, "
             "differencing",
     .state_size = sizeof(struct vpc_state),
-    .flags = FMT_F_BACKING | FMT_F_PARALLEL_WRITE,
+    .flags = FMT_F_BACKING | FMT_F_PARALLEL_WRITE | FMT_F_HOST_IN_FILE,
     .probe = vpc_probe,
     .open = vpc_open,
     .close = vpc_close,
