@@ -100,6 +100,32 @@ bool prep_exists(struct prep *p, const char *path);
  * naming the edit when there is no ':' or either side is empty. */
 int prep_split(const char *edit, const char *arg, char **a, char **b,
                vf_error **errp);
+/* A number among the OS facts ("major-version"), or def. */
+int64_t prep_os_int(struct prep *p, const char *key, int64_t def);
+/* Read a host file (regular, at most max bytes) whole: malloc'd and
+ * NUL-terminated. */
+char *prep_read_host(const char *path, size_t max, size_t *len,
+                     vf_error **errp);
+/* Does the guest use systemd (/etc/systemd/system is a directory)? */
+bool prep_has_systemd(struct prep *p);
+/* Is path a directory reached through no symbolic link (every component
+ * checked)?  Edits that walk guest trees or write into homes use it, so a
+ * link cannot send them somewhere else. */
+bool prep_real_dir(struct prep *p, const char *path);
+/* The entries of a directory (following a link to it), sorted by name;
+ * more than max is an error. */
+struct prep_dirent {
+    char *name;
+    int type;                  /* enum gtype of the entry itself */
+};
+struct prep_dir {
+    struct prep_dirent *e;
+    size_t n, cap;
+    bool oom;
+};
+int prep_dir_read(struct prep *p, const char *path, size_t max,
+                  struct prep_dir *d, vf_error **errp);
+void prep_dir_free(struct prep_dir *d);
 
 /* ---- guest system helpers shared by the edits ---- */
 
@@ -113,6 +139,8 @@ int prep_service_disable(struct prep *p, const char *unit, const char *why,
                          vf_error **errp);
 int prep_service_enable(struct prep *p, const char *unit, const char *why,
                         vf_error **errp);
+/* Is there a unit file (or its template) or an init script for unit? */
+bool prep_service_exists(struct prep *p, const char *unit);
 /* firstboot.c: run script once at the next boot, after the ones added
  * before it (a systemd unit plus a SysV fallback, logging to
  * /var/log/vmferry-firstboot.log).  name is for the script's file name. */
