@@ -34,6 +34,18 @@ const struct prep_edit prep_edits[] = {
       "remove a file or a directory tree" },
     { "link", true, edit_link, "TARGET:LINK[:LINK...]",
       "make symbolic links to TARGET" },
+    { "user-add", true, edit_user_add, "NAME[:UID][:GROUPS]",
+      "add a user, its group and a home from /etc/skel" },
+    { "password", true, edit_password, "USER:FILE",
+      "set USER's password to the first line of the host FILE" },
+    { "root-password", true, edit_root_password, "FILE",
+      "set root's password to the first line of the host FILE" },
+    { "password-lock", true, edit_password_lock, "USER",
+      "lock USER's password (SSH keys still log in)" },
+    { "ssh-inject", true, edit_ssh_inject, "USER:KEYFILE",
+      "append the host KEYFILE's keys to USER's authorized_keys" },
+    { "no-root-ssh", false, edit_no_root_ssh, NULL,
+      "PermitRootLogin no for sshd" },
     { NULL },
 };
 

@@ -165,4 +165,12 @@ int edit_chown(struct prep *p, const char *arg, vf_error **errp);
 int edit_delete(struct prep *p, const char *arg, vf_error **errp);
 int edit_link(struct prep *p, const char *arg, vf_error **errp);
 
+/* edit-users.c */
+int edit_user_add(struct prep *p, const char *arg, vf_error **errp);
+int edit_password(struct prep *p, const char *arg, vf_error **errp);
+int edit_root_password(struct prep *p, const char *arg, vf_error **errp);
+int edit_password_lock(struct prep *p, const char *arg, vf_error **errp);
+int edit_ssh_inject(struct prep *p, const char *arg, vf_error **errp);
+int edit_no_root_ssh(struct prep *p, const char *arg, vf_error **errp);
+
 #endif
