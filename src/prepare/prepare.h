@@ -173,4 +173,13 @@ int edit_password_lock(struct prep *p, const char *arg, vf_error **errp);
 int edit_ssh_inject(struct prep *p, const char *arg, vf_error **errp);
 int edit_no_root_ssh(struct prep *p, const char *arg, vf_error **errp);
 
+/* edit-system.c */
+int edit_disable_service(struct prep *p, const char *arg, vf_error **errp);
+int edit_enable_service(struct prep *p, const char *arg, vf_error **errp);
+int edit_default_target(struct prep *p, const char *arg, vf_error **errp);
+int edit_firstboot(struct prep *p, const char *arg, vf_error **errp);
+int edit_firstboot_command(struct prep *p, const char *arg, vf_error **errp);
+int edit_cloud_init_seed(struct prep *p, const char *arg, vf_error **errp);
+int edit_selinux_relabel(struct prep *p, const char *arg, vf_error **errp);
+
 #endif
