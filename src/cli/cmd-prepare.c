@@ -54,8 +54,10 @@ static void prepare_help(FILE *f)
           "Edits (also usable in --edits files without the dashes):\n", f);
     for (const struct prep_edit *e = prep_edits; e->name; e++) {
         char left[64];
-        snprintf(left, sizeof(left), "--%s%s%s", e->name,
-                 e->has_arg ? " " : "", e->has_arg ? e->argname : "");
+        snprintf(left, sizeof(left), "--%s%s%s%s", e->name,
+                 !e->has_arg ? "" : e->arg_optional ? "[=" : " ",
+                 e->has_arg ? e->argname : "",
+                 e->has_arg && e->arg_optional ? "]" : "");
         fprintf(f, "  %-28s %s\n", left, e->help);
     }
 }
@@ -124,8 +126,9 @@ int cmd_prepare(int argc, char **argv)
     memcpy(lo, fixed, sizeof(fixed));
     for (size_t i = 0; i < nedits; i++) {
         lo[nfixed + i].name = prep_edits[i].name;
-        lo[nfixed + i].has_arg = prep_edits[i].has_arg ? required_argument
-                                                       : no_argument;
+        lo[nfixed + i].has_arg = !prep_edits[i].has_arg ? no_argument
+                                 : prep_edits[i].arg_optional
+                                     ? optional_argument : required_argument;
         lo[nfixed + i].val = OPT_EDIT_BASE + (int)i;
     }
 

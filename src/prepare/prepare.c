@@ -60,6 +60,8 @@ const struct prep_edit prep_edits[] = {
       "copy DIR's meta-data, user-data, ... as a NoCloud seed" },
     { "selinux-relabel", false, edit_selinux_relabel, NULL,
       "relabel the guest's files at its next boot (SELinux)" },
+    { "sysprep", true, edit_sysprep, "OPS",
+      "reset machine-specific state (all operations, or OPS)", true },
     { NULL },
 };
 
@@ -204,7 +206,7 @@ int prep_queue_load(struct prep_queue *q, const char *path, vf_error **errp)
             r = -1;
             break;
         }
-        if (e->has_arg && !*arg) {
+        if (e->has_arg && !*arg && !e->arg_optional) {
             error_setg(errp, "%s:%d: %s needs an argument (%s)", path, lineno,
                        word, e->argname);
             r = -1;
@@ -216,7 +218,8 @@ int prep_queue_load(struct prep_queue *q, const char *path, vf_error **errp)
             r = -1;
             break;
         }
-        if (prep_queue_add(q, e, e->has_arg ? arg : NULL, errp) < 0) {
+        if (prep_queue_add(q, e, e->has_arg && *arg ? arg : NULL,
+                           errp) < 0) {
             r = -1;
             break;
         }

@@ -59,6 +59,8 @@ struct prep_edit {
     prep_fn fn;
     const char *argname;       /* for --help, e.g. "HOSTNAME" */
     const char *help;          /* one line */
+    bool arg_optional;         /* with has_arg: may be left out
+                                  (--sysprep[=OPS]); fn then gets NULL */
 };
 
 /* NULL-name-terminated table of every edit, in --help order. */
@@ -181,5 +183,8 @@ int edit_firstboot(struct prep *p, const char *arg, vf_error **errp);
 int edit_firstboot_command(struct prep *p, const char *arg, vf_error **errp);
 int edit_cloud_init_seed(struct prep *p, const char *arg, vf_error **errp);
 int edit_selinux_relabel(struct prep *p, const char *arg, vf_error **errp);
+
+/* sysprep.c */
+int edit_sysprep(struct prep *p, const char *arg, vf_error **errp);
 
 #endif
