@@ -261,9 +261,16 @@ int cmd_prepare(int argc, char **argv)
                        root ? root : "");
             goto fail;
         }
-        struct json_object *r;
+        struct json_object *r, *w;
         json_object_object_get_ex(os, "root", &r);
         p.os = os;
+        /* what inspection could not read (an fstab too large: its
+         * filesystems are not mounted, edits there land on the root) */
+        if (json_object_object_get_ex(report, "warnings", &w) &&
+            json_object_is_type(w, json_type_array))
+            for (size_t i = 0; i < json_object_array_length(w); i++)
+                prep_warn(&p, "inspection: %s", json_object_get_string(
+                              json_object_array_get_idx(w, i)));
         p.v = inspect_os_view(in, json_object_get_string(r), &err);
         if (!p.v || prep_run(&p, &tq, &err) < 0 || prep_run(&p, &q, &err) < 0)
             goto fail;

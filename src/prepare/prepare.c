@@ -80,6 +80,14 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Names from the guest can hold control characters: not on a terminal. */
+static void scrub(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
 void prep_log(struct prep *p, const char *file, const char *why,
               const char *fmt, ...)
 {
@@ -88,6 +96,7 @@ void prep_log(struct prep *p, const char *file, const char *why,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    scrub(msg);
     if (!p->quiet)
         fprintf(stderr, "[%6.2f] %s\n", now() - p->t0, msg);
     struct json_object *c = json_object_new_object();
@@ -106,6 +115,7 @@ void prep_warn(struct prep *p, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    scrub(msg);
     if (!p->quiet)
         fprintf(stderr, "[%6.2f] warning: %s\n", now() - p->t0, msg);
     json_object_array_add(p->warnings, json_object_new_string(msg));
