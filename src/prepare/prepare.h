@@ -133,10 +133,14 @@ void prep_dir_free(struct prep_dir *d);
 
 /* services.c: disable a service the way the guest's init would: systemd
  * (unit masked: a symlink to /dev/null in /etc/systemd/system, its
- * *.wants / *.requires links removed) and SysV (rc?.d S/K links
- * removed).  unit is "name" or "name.service".  Absent is not an error:
- * returns 1 when something changed, 0 when nothing was there, -1 on
- * error.  Each change is logged with why. */
+ * *.wants / *.requires links removed), SysV (rc?.d S/K links removed)
+ * and OpenRC (/etc/runlevels/ links removed).  Enable: unmasked, the
+ * links its unit's [Install] section asks for, rc links from the
+ * script's LSB or chkconfig header, the OpenRC default runlevel.  unit
+ * is "name" or "name.TYPE" (.service when no type).  Absent is not an
+ * error: returns 1 when something changed, 0 when nothing changed (or
+ * nothing was there), -1 on error (a name that is not a unit name).
+ * Each change is logged with why. */
 int prep_service_disable(struct prep *p, const char *unit, const char *why,
                          vf_error **errp);
 int prep_service_enable(struct prep *p, const char *unit, const char *why,
