@@ -1010,7 +1010,7 @@ static bool sshd_kw(const char *line, size_t ll, char *kw, size_t kwlen,
  * there.  *changed counts the lines changed or added; NULL when out of
  * memory. */
 static char *sshd_rewrite(const char *text, size_t len, bool insert,
-                          size_t stop_at, int *changed, size_t *olen)
+                          int *changed, size_t *olen)
 {
     static const char want[] = "PermitRootLogin no";
     size_t wl = sizeof(want) - 1;
@@ -1031,8 +1031,6 @@ static char *sshd_rewrite(const char *text, size_t len, bool insert,
         const char *args;
         bool is_kw = sshd_kw(text + i, ll, kw, sizeof(kw), &args);
         if (is_kw && !strcmp(kw, "match"))
-            in_match = true;
-        if (i >= stop_at)
             in_match = true;
         if (insert && !seen && in_match) {
             memcpy(out + o, want, wl);
@@ -1076,12 +1074,11 @@ static char *sshd_rewrite(const char *text, size_t len, bool insert,
 
 /* Write text back if it changed. */
 static int sshd_put(struct prep *p, const char *path, const char *text,
-                    size_t len, bool insert, size_t stop_at,
-                    vf_error **errp)
+                    size_t len, bool insert, vf_error **errp)
 {
     int changed = 0;
     size_t olen = 0;
-    char *out = sshd_rewrite(text, len, insert, stop_at, &changed, &olen);
+    char *out = sshd_rewrite(text, len, insert, &changed, &olen);
     if (!out) {
         error_setg(errp, "out of memory");
         return -1;
@@ -1140,7 +1137,7 @@ int edit_no_root_ssh(struct prep *p, const char *arg, vf_error **errp)
     }
     int r = 0;
     if (!include) {
-        r = sshd_put(p, cfg, text, len, true, len, errp);
+        r = sshd_put(p, cfg, text, len, true, errp);
         free(text);
         return r;
     }
@@ -1167,7 +1164,7 @@ int edit_no_root_ssh(struct prep *p, const char *arg, vf_error **errp)
             r = -1;
             break;
         }
-        r = sshd_put(p, path, dt, dl, false, dl, errp);
+        r = sshd_put(p, path, dt, dl, false, errp);
         free(dt);
     }
     prep_dir_free(&d);
