@@ -219,6 +219,26 @@ grep -q '0002-exit exited with status 3' run/log || { cat run/log; die "runner l
 sh run/firstboot.sh && [ "$(cat run/out)" = "$(printf 'one\ntwo')" ] || die "scripts ran twice"
 echo "firstboot runner: ok"
 
+# ---- a guest with neither systemd nor init scripts, SysV inittab ----
+python3 "$mk" debian plain.raw 2>/dev/null || die "mk-guest plain"
+printf 'id:5:initdefault:\nsi::sysinit:/etc/init.d/rcS\n' > inittab
+printf '#!/bin/sh -e\n# rc.local\nexit 0\n' > rc.local
+debugfs -w -f - "plain.raw?offset=$(off plain.raw 2)" > /dev/null 2>&1 <<EOF || die "debugfs -w"
+cd /etc
+write $scratch/inittab inittab
+write $scratch/rc.local rc.local
+EOF
+"$VMFERRY" prepare -q --default-target multi-user --firstboot-command "echo hi" \
+    plain.raw plain-out.raw || die "prepare plain"
+R="plain-out.raw?offset=$(off plain-out.raw 2)"
+fsck_at "$R"
+[ "$(dbg "$R" "cat /etc/inittab")" = "$(printf 'id:3:initdefault:\nsi::sysinit:/etc/init.d/rcS')" ] || die "inittab"
+[ "$(dbg "$R" "cat /etc/rc.local")" = "$(printf '#!/bin/sh -e\n# rc.local\n/usr/lib/vmferry/firstboot/firstboot.sh\nexit 0')" ] ||
+    die "rc.local: $(dbg "$R" "cat /etc/rc.local")"
+[ "$(owner "$R" /etc/rc.local | cut -d' ' -f1)" = 0755 ] || die "rc.local mode"
+exists "$R" /etc/systemd/system/vmferry-firstboot.service && die "a unit without systemd"
+echo "inittab and rc.local: ok"
+
 # ---- refusals: one line, exit 1, no output ----
 want_fail "user alice already exists" "$VMFERRY" prepare --user-add alice deb.raw x.raw
 want_fail "not a valid user name" "$VMFERRY" prepare --user-add 'Bad Name' deb.raw x.raw
