@@ -177,7 +177,7 @@ static int acct_append(struct acct *a, const char *line, vf_error **errp)
 static int acct_set_field(struct acct *a, const char *name, int idx,
                           const char *val, vf_error **errp)
 {
-    size_t ll;
+    size_t ll = 0;
     char *line = acct_find(a, name, &ll);
     if (!line) {
         error_setg(errp, "%s: no line for %s", a->path, name);
@@ -204,7 +204,7 @@ static int acct_set_field(struct acct *a, const char *name, int idx,
 static int acct_add_member(struct acct *a, const char *group,
                            const char *member, vf_error **errp)
 {
-    size_t ll;
+    size_t ll = 0;
     char *line = acct_find(a, group, &ll);
     if (!line)
         return 0;
@@ -510,7 +510,7 @@ int edit_user_add(struct prep *p, const char *arg, vf_error **errp)
                                                         : "/etc/passwd");
         goto out;
     }
-    size_t ll;
+    size_t ll = 0;
     if (acct_find(&pw, name, &ll) || acct_find(&sh, name, &ll)) {
         error_setg(errp, "user %s already exists", name);
         goto out;
@@ -723,7 +723,7 @@ static int set_pw_field(struct prep *p, const char *user, const char *val,
     if (acct_load(p, "/etc/shadow", &sh, errp) < 0)
         return -1;
     struct acct *a = &sh;
-    size_t ll;
+    size_t ll = 0;
     if (!sh.text) {
         if (acct_load(p, "/etc/passwd", &pw, errp) < 0)
             goto out;
@@ -802,7 +802,7 @@ int edit_password_lock(struct prep *p, const char *arg, vf_error **errp)
     if (acct_load(p, "/etc/shadow", &sh, errp) < 0)
         return -1;
     int r = -1;
-    size_t ll;
+    size_t ll = 0;
     char *line = sh.text ? acct_find(&sh, arg, &ll) : NULL;
     char cur[4096], val[4100];
     if (!sh.text) {
@@ -863,7 +863,7 @@ int edit_ssh_inject(struct prep *p, const char *arg, vf_error **errp)
     }
     if (acct_load(p, "/etc/passwd", &pw, errp) < 0)
         goto out;
-    size_t ll;
+    size_t ll = 0;
     char *line = acct_find(&pw, user, &ll);
     char uids[16], gids[16], home[4096];
     if (!line) {
