@@ -54,8 +54,10 @@ static void prepare_help(FILE *f)
           "Edits (also usable in --edits files without the dashes):\n", f);
     for (const struct prep_edit *e = prep_edits; e->name; e++) {
         char left[64];
-        snprintf(left, sizeof(left), "--%s%s%s", e->name,
-                 e->has_arg ? " " : "", e->has_arg ? e->argname : "");
+        snprintf(left, sizeof(left), "--%s%s%s%s", e->name,
+                 !e->has_arg ? "" : e->arg_optional ? "[=" : " ",
+                 e->has_arg ? e->argname : "",
+                 e->has_arg && e->arg_optional ? "]" : "");
         fprintf(f, "  %-28s %s\n", left, e->help);
     }
 }
@@ -160,8 +162,9 @@ int cmd_prepare(int argc, char **argv)
     memcpy(lo, fixed, sizeof(fixed));
     for (size_t i = 0; i < nedits; i++) {
         lo[nfixed + i].name = prep_edits[i].name;
-        lo[nfixed + i].has_arg = prep_edits[i].has_arg ? required_argument
-                                                       : no_argument;
+        lo[nfixed + i].has_arg = !prep_edits[i].has_arg ? no_argument
+                                 : prep_edits[i].arg_optional
+                                     ? optional_argument : required_argument;
         lo[nfixed + i].val = OPT_EDIT_BASE + (int)i;
     }
 
@@ -296,9 +299,16 @@ int cmd_prepare(int argc, char **argv)
                        root ? root : "");
             goto fail;
         }
-        struct json_object *r;
+        struct json_object *r, *w;
         json_object_object_get_ex(os, "root", &r);
         p.os = os;
+        /* what inspection could not read (an fstab too large: its
+         * filesystems are not mounted, edits there land on the root) */
+        if (json_object_object_get_ex(report, "warnings", &w) &&
+            json_object_is_type(w, json_type_array))
+            for (size_t i = 0; i < json_object_array_length(w); i++)
+                prep_warn(&p, "inspection: %s", json_object_get_string(
+                              json_object_array_get_idx(w, i)));
         p.v = inspect_os_view(in, json_object_get_string(r), &err);
         if (!p.v || prep_run(&p, &tq, &err) < 0 || prep_run(&p, &q, &err) < 0)
             goto fail;

@@ -399,7 +399,8 @@ struct json_object *kernels_inspect(struct inspect *in, struct gview *v)
         inspect_warn(in, "%s", error_msg(err));
         error_free(err);
     }
-    qsort(boot.v, boot.n, sizeof(char *), cmp_str);
+    if (boot.n)                /* an empty /boot: v is NULL */
+        qsort(boot.v, boot.n, sizeof(char *), cmp_str);
     int count = 0;
     for (size_t i = 0; i < boot.n; i++) {
         if (strncmp(boot.v[i], "vmlinuz-", 8) || !boot.v[i][8])

@@ -1,8 +1,11 @@
 /*
  * edit-util.c: small helpers the edits share.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "guest/guest.h"
 #include "prepare/prepare.h"
@@ -40,4 +43,129 @@ int prep_split(const char *edit, const char *arg, char **a, char **b,
         return -1;
     }
     return 0;
+}
+
+int64_t prep_os_int(struct prep *p, const char *key, int64_t def)
+{
+    struct json_object *v;
+    if (!p->os || !json_object_object_get_ex(p->os, key, &v) || !v ||
+        !json_object_is_type(v, json_type_int))
+        return def;
+    return json_object_get_int64(v);
+}
+
+char *prep_read_host(const char *path, size_t max, size_t *len,
+                     vf_error **errp)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    char *buf = NULL;
+    if (!f || fstat(fileno(f), &st) < 0) {
+        error_setg_errno(errp, errno, "%s: cannot open", path);
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+        error_setg(errp, "%s: not a regular file of at most %zu bytes", path,
+                   max);
+        goto fail;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        error_setg(errp, "%s: out of memory", path);
+        goto fail;
+    }
+    size_t n = fread(buf, 1, (size_t)st.st_size, f);
+    if (ferror(f) || n != (size_t)st.st_size) {
+        error_setg(errp, "%s: cannot read", path);
+        goto fail;
+    }
+    buf[n] = 0;
+    fclose(f);
+    if (len)
+        *len = n;
+    return buf;
+fail:
+    if (f)
+        fclose(f);
+    free(buf);
+    return NULL;
+}
+
+bool prep_has_systemd(struct prep *p)
+{
+    return gview_stat(p->v, "/etc/systemd/system", NULL) == GT_DIR;
+}
+
+bool prep_real_dir(struct prep *p, const char *path)
+{
+    char buf[4096];
+    size_t l = strlen(path);
+    if (path[0] != '/' || l >= sizeof(buf))
+        return false;
+    memcpy(buf, path, l + 1);
+    /* each prefix ("/a", "/a/b", ...) then the whole path */
+    for (char *s = buf + 1;; s++) {
+        char *e = strchr(s, '/');
+        if (e)
+            *e = 0;
+        if (*s && gview_lstat(p->v, buf) != GT_DIR)
+            return false;
+        if (!e)
+            return true;
+        *e = '/';
+        s = e;
+    }
+}
+
+static int dir_collect(const char *name, enum gtype t, void *opaque)
+{
+    struct prep_dir *d = opaque;
+    if (d->n == d->cap) {
+        size_t nc = d->cap ? d->cap * 2 : 16;
+        struct prep_dirent *ne = realloc(d->e, nc * sizeof(*ne));
+        if (!ne) {
+            d->oom = true;
+            return 1;
+        }
+        d->e = ne;
+        d->cap = nc;
+    }
+    if (!(d->e[d->n].name = strdup(name))) {
+        d->oom = true;
+        return 1;
+    }
+    d->e[d->n++].type = (int)t;
+    return 0;
+}
+
+static int dirent_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct prep_dirent *)a)->name,
+                  ((const struct prep_dirent *)b)->name);
+}
+
+int prep_dir_read(struct prep *p, const char *path, size_t max,
+                  struct prep_dir *d, vf_error **errp)
+{
+    memset(d, 0, sizeof(*d));
+    if (gview_list(p->v, path, max, dir_collect, d, errp) < 0) {
+        prep_dir_free(d);
+        return -1;
+    }
+    if (d->oom) {
+        prep_dir_free(d);
+        error_setg(errp, "%s: out of memory listing it", path);
+        return -1;
+    }
+    if (d->n)
+        qsort(d->e, d->n, sizeof(*d->e), dirent_cmp);
+    return 0;
+}
+
+void prep_dir_free(struct prep_dir *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        free(d->e[i].name);
+    free(d->e);
+    memset(d, 0, sizeof(*d));
 }

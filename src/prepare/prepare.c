@@ -34,6 +34,34 @@ const struct prep_edit prep_edits[] = {
       "remove a file or a directory tree" },
     { "link", true, edit_link, "TARGET:LINK[:LINK...]",
       "make symbolic links to TARGET" },
+    { "user-add", true, edit_user_add, "NAME[:UID][:GROUPS]",
+      "add a user, its group and a home from /etc/skel" },
+    { "password", true, edit_password, "USER:FILE",
+      "set USER's password to the first line of the host FILE" },
+    { "root-password", true, edit_root_password, "FILE",
+      "set root's password to the first line of the host FILE" },
+    { "password-lock", true, edit_password_lock, "USER",
+      "lock USER's password (SSH keys still log in)" },
+    { "ssh-inject", true, edit_ssh_inject, "USER:KEYFILE",
+      "append the host KEYFILE's keys to USER's authorized_keys" },
+    { "no-root-ssh", false, edit_no_root_ssh, NULL,
+      "PermitRootLogin no for sshd" },
+    { "disable-service", true, edit_disable_service, "NAME",
+      "disable and mask a service (systemd, SysV, OpenRC)" },
+    { "enable-service", true, edit_enable_service, "NAME",
+      "enable a service as its unit's [Install] or script asks" },
+    { "default-target", true, edit_default_target, "TARGET",
+      "boot into TARGET (multi-user, graphical, ...)" },
+    { "firstboot", true, edit_firstboot, "SCRIPT",
+      "run the host SCRIPT once at the guest's next boot" },
+    { "firstboot-command", true, edit_firstboot_command, "CMD",
+      "run the shell command CMD once at the next boot" },
+    { "cloud-init-seed", true, edit_cloud_init_seed, "DIR",
+      "copy DIR's meta-data, user-data, ... as a NoCloud seed" },
+    { "selinux-relabel", false, edit_selinux_relabel, NULL,
+      "relabel the guest's files at its next boot (SELinux)" },
+    { "sysprep", true, edit_sysprep, "OPS",
+      "reset machine-specific state (all operations, or OPS)", true },
     { NULL },
 };
 
@@ -52,6 +80,14 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Names from the guest can hold control characters: not on a terminal. */
+static void scrub(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
 void prep_log(struct prep *p, const char *file, const char *why,
               const char *fmt, ...)
 {
@@ -60,6 +96,7 @@ void prep_log(struct prep *p, const char *file, const char *why,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    scrub(msg);
     if (!p->quiet)
         fprintf(stderr, "[%6.2f] %s\n", now() - p->t0, msg);
     struct json_object *c = json_object_new_object();
@@ -78,6 +115,7 @@ void prep_warn(struct prep *p, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    scrub(msg);
     if (!p->quiet)
         fprintf(stderr, "[%6.2f] warning: %s\n", now() - p->t0, msg);
     json_object_array_add(p->warnings, json_object_new_string(msg));
@@ -178,7 +216,7 @@ int prep_queue_load(struct prep_queue *q, const char *path, vf_error **errp)
             r = -1;
             break;
         }
-        if (e->has_arg && !*arg) {
+        if (e->has_arg && !*arg && !e->arg_optional) {
             error_setg(errp, "%s:%d: %s needs an argument (%s)", path, lineno,
                        word, e->argname);
             r = -1;
@@ -190,7 +228,8 @@ int prep_queue_load(struct prep_queue *q, const char *path, vf_error **errp)
             r = -1;
             break;
         }
-        if (prep_queue_add(q, e, e->has_arg ? arg : NULL, errp) < 0) {
+        if (prep_queue_add(q, e, e->has_arg && *arg ? arg : NULL,
+                           errp) < 0) {
             r = -1;
             break;
         }

@@ -59,6 +59,8 @@ struct prep_edit {
     prep_fn fn;
     const char *argname;       /* for --help, e.g. "HOSTNAME" */
     const char *help;          /* one line */
+    bool arg_optional;         /* with has_arg: may be left out
+                                  (--sysprep[=OPS]); fn then gets NULL */
 };
 
 /* NULL-name-terminated table of every edit, in --help order. */
@@ -100,19 +102,51 @@ bool prep_exists(struct prep *p, const char *path);
  * naming the edit when there is no ':' or either side is empty. */
 int prep_split(const char *edit, const char *arg, char **a, char **b,
                vf_error **errp);
+/* A number among the OS facts ("major-version"), or def. */
+int64_t prep_os_int(struct prep *p, const char *key, int64_t def);
+/* Read a host file (regular, at most max bytes) whole: malloc'd and
+ * NUL-terminated. */
+char *prep_read_host(const char *path, size_t max, size_t *len,
+                     vf_error **errp);
+/* Does the guest use systemd (/etc/systemd/system is a directory)? */
+bool prep_has_systemd(struct prep *p);
+/* Is path a directory reached through no symbolic link (every component
+ * checked)?  Edits that walk guest trees or write into homes use it, so a
+ * link cannot send them somewhere else. */
+bool prep_real_dir(struct prep *p, const char *path);
+/* The entries of a directory (following a link to it), sorted by name;
+ * more than max is an error. */
+struct prep_dirent {
+    char *name;
+    int type;                  /* enum gtype of the entry itself */
+};
+struct prep_dir {
+    struct prep_dirent *e;
+    size_t n, cap;
+    bool oom;
+};
+int prep_dir_read(struct prep *p, const char *path, size_t max,
+                  struct prep_dir *d, vf_error **errp);
+void prep_dir_free(struct prep_dir *d);
 
 /* ---- guest system helpers shared by the edits ---- */
 
 /* services.c: disable a service the way the guest's init would: systemd
  * (unit masked: a symlink to /dev/null in /etc/systemd/system, its
- * *.wants / *.requires links removed) and SysV (rc?.d S/K links
- * removed).  unit is "name" or "name.service".  Absent is not an error:
- * returns 1 when something changed, 0 when nothing was there, -1 on
- * error.  Each change is logged with why. */
+ * *.wants / *.requires links removed), SysV (rc?.d S/K links removed)
+ * and OpenRC (/etc/runlevels/ links removed).  Enable: unmasked, the
+ * links its unit's [Install] section asks for, rc links from the
+ * script's LSB or chkconfig header, the OpenRC default runlevel.  unit
+ * is "name" or "name.TYPE" (.service when no type).  Absent is not an
+ * error: returns 1 when something changed, 0 when nothing changed (or
+ * nothing was there), -1 on error (a name that is not a unit name).
+ * Each change is logged with why. */
 int prep_service_disable(struct prep *p, const char *unit, const char *why,
                          vf_error **errp);
 int prep_service_enable(struct prep *p, const char *unit, const char *why,
                         vf_error **errp);
+/* Is there a unit file (or its template) or an init script for unit? */
+bool prep_service_exists(struct prep *p, const char *unit);
 /* firstboot.c: run script once at the next boot, after the ones added
  * before it (a systemd unit plus a SysV fallback, logging to
  * /var/log/vmferry-firstboot.log).  name is for the script's file name. */
@@ -136,5 +170,25 @@ int edit_chmod(struct prep *p, const char *arg, vf_error **errp);
 int edit_chown(struct prep *p, const char *arg, vf_error **errp);
 int edit_delete(struct prep *p, const char *arg, vf_error **errp);
 int edit_link(struct prep *p, const char *arg, vf_error **errp);
+
+/* edit-users.c */
+int edit_user_add(struct prep *p, const char *arg, vf_error **errp);
+int edit_password(struct prep *p, const char *arg, vf_error **errp);
+int edit_root_password(struct prep *p, const char *arg, vf_error **errp);
+int edit_password_lock(struct prep *p, const char *arg, vf_error **errp);
+int edit_ssh_inject(struct prep *p, const char *arg, vf_error **errp);
+int edit_no_root_ssh(struct prep *p, const char *arg, vf_error **errp);
+
+/* edit-system.c */
+int edit_disable_service(struct prep *p, const char *arg, vf_error **errp);
+int edit_enable_service(struct prep *p, const char *arg, vf_error **errp);
+int edit_default_target(struct prep *p, const char *arg, vf_error **errp);
+int edit_firstboot(struct prep *p, const char *arg, vf_error **errp);
+int edit_firstboot_command(struct prep *p, const char *arg, vf_error **errp);
+int edit_cloud_init_seed(struct prep *p, const char *arg, vf_error **errp);
+int edit_selinux_relabel(struct prep *p, const char *arg, vf_error **errp);
+
+/* sysprep.c */
+int edit_sysprep(struct prep *p, const char *arg, vf_error **errp);
 
 #endif
