@@ -34,6 +34,8 @@ const struct prep_edit prep_edits[] = {
       "remove a file or a directory tree" },
     { "link", true, edit_link, "TARGET:LINK[:LINK...]",
       "make symbolic links to TARGET" },
+    { "add-drivers", true, edit_add_drivers, "LIST",
+      "put these kernel modules in every initramfs (virtio_blk,...)" },
     { NULL },
 };
 

@@ -125,6 +125,9 @@ const char *prep_pkg_remove_cmd(struct prep *p);
 
 /* ---- edits (one group per file) ---- */
 
+/* edit-initramfs.c */
+int edit_add_drivers(struct prep *p, const char *arg, vf_error **errp);
+
 /* edit-files.c */
 int edit_hostname(struct prep *p, const char *arg, vf_error **errp);
 int edit_timezone(struct prep *p, const char *arg, vf_error **errp);

@@ -1,0 +1,1444 @@
+/*
+ * edit-initramfs.c: --add-drivers: make sure the drivers the new
+ * hypervisor needs are in every kernel's initramfs, without running
+ * dracut or update-initramfs (there is no guest to run them in).
+ *
+ * For each kernel, a driver that is neither built in nor already in the
+ * initramfs, but exists as a module of that kernel, goes into a new
+ * uncompressed cpio "newc" segment appended to the initramfs file: the
+ * kernel unpacks concatenated segments in order, a later file replacing
+ * an earlier one (Documentation/driver-api/early-userspace/
+ * buffer-format.rst; init/initramfs.c).  The segment holds the module
+ * files at the path the initramfs keeps modules (their dependencies from
+ * the guest's modules.dep too), the merged modules.dep / modules.alias
+ * with kmod's binary indexes (modprobe reads only the .bin files), and
+ * what loads them early: initramfs-tools' conf/modules (old lines plus
+ * the new names, since the new file replaces the old), or dracut's
+ * etc/cmdline.d/50-vmferry.conf with rd.driver.pre=.  The original file
+ * is kept as <initrd>.pre-vmferry (a hard link: no copy).  So that the
+ * next rebuild inside the guest keeps the drivers, the names also go to
+ * /etc/initramfs-tools/modules or /etc/dracut.conf.d/50-vmferry.conf.
+ *
+ * virt-v2v does the same by running the guest's dracut / mkinitrd /
+ * update-initramfs in its appliance (convert_linux.ml, rebuild_initrd).
+ * Every file read here comes from the guest and is hostile: sizes,
+ * counts and dependency chains are capped.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "guest/guest.h"
+#include "guest/initramfs.h"
+#include "prepare/initrd-build.h"
+#include "prepare/prepare.h"
+
+/* modules.dep / modules.alias / modules.builtin: Debian's are ~500 KiB,
+ * 1.3 MiB and 30 KiB; 16 MiB is far beyond any real kernel. */
+#define KTEXT_MAX (16u << 20)
+/* Modules a kernel ships: ~6000 today; more is junk. */
+#define KMODS_MAX 100000
+/* One module file (the largest in-tree modules are ~20 MiB unpacked),
+ * and all the files one segment carries. */
+#define MODFILE_MAX (64u << 20)
+#define SEGMENT_MAX (512u << 20)
+/* Modules added to one initramfs with their dependencies (virtio needs
+ * 6, Hyper-V 5), and the longest dependency chain followed. */
+#define CLOSURE_MAX 256
+#define DEP_DEPTH_MAX 32
+/* Names and dependency paths: module paths are short. */
+#define MODPATH_MAX 512
+/* Drivers one --add-drivers names. */
+#define DRIVERS_MAX 32
+/* Entries of the initramfs remembered (directories, symlinks, module
+ * files): a big Debian initramfs has ~3000 files. */
+#define ARC_NAMES_MAX 200000
+/* A modules tree walked when there is no modules.dep. */
+#define WALK_DEPTH 12
+#define WALK_MAX 200000
+/* conf/modules and etc/cmdline.d files: a few lines. */
+#define SMALL_MAX (1u << 20)
+/* Copying the old initramfs into the new file, piece by piece. */
+#define COPY_CHUNK (1u << 20)
+
+/* ---- what the guest's kernel has (modules.dep, modules.builtin) ---- */
+
+struct kmod {
+    char name[64];             /* '_' form */
+    const char *path;          /* relative to the modules dir */
+    const char *deps;          /* the text after ':' */
+    int color;                 /* closure walk: 0 new, 1 open, 2 done */
+};
+
+struct kmod_db {
+    struct kmod *v;
+    size_t n, cap;
+    char *text;                /* modules.dep, cut in place */
+    char **walked;             /* paths found by a walk (no modules.dep) */
+    size_t nwalked;
+    char *builtin;             /* modules.builtin */
+    char *alias;               /* modules.alias */
+    bool have_dep;
+};
+
+static void kmod_db_free(struct kmod_db *db)
+{
+    free(db->v);
+    free(db->text);
+    for (size_t i = 0; i < db->nwalked; i++)
+        free(db->walked[i]);
+    free(db->walked);
+    free(db->builtin);
+    free(db->alias);
+    memset(db, 0, sizeof(*db));
+}
+
+/* A module path we are willing to place in an initramfs: relative,
+ * printable, no "." or ".." or empty components. */
+static bool modpath_ok(const char *p)
+{
+    size_t n = strlen(p);
+    if (n == 0 || n >= MODPATH_MAX || p[0] == '/')
+        return false;
+    for (const char *c = p; *c; c++)
+        if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f)
+            return false;
+    for (const char *s = p; *s;) {
+        size_t l = strcspn(s, "/");
+        if (l == 0 || (l == 1 && s[0] == '.') ||
+            (l == 2 && s[0] == '.' && s[1] == '.'))
+            return false;
+        s += l;
+        if (*s == '/')
+            s++;
+    }
+    return true;
+}
+
+/* "/lib/modules/VER/kernel/x.ko" (old depmod) -> "kernel/x.ko" */
+static const char *modpath_rel(const char *p, const char *ver)
+{
+    if (p[0] != '/')
+        return p;
+    static const char *const pre[] = { "/lib/modules/", "/usr/lib/modules/" };
+    for (int i = 0; i < 2; i++) {
+        size_t l = strlen(pre[i]), vl = strlen(ver);
+        if (!strncmp(p, pre[i], l) && !strncmp(p + l, ver, vl) &&
+            p[l + vl] == '/')
+            return p + l + vl + 1;
+    }
+    return p;
+}
+
+static int kmod_add(struct kmod_db *db, const char *path, const char *deps,
+                    vf_error **errp)
+{
+    char name[64];
+    if (!modpath_ok(path) || !modname_from_file(path, name, sizeof(name)))
+        return 0;   /* not a module we could place: skipped */
+    if (db->n >= KMODS_MAX) {
+        error_setg(errp, "more than %d modules listed", KMODS_MAX);
+        return -1;
+    }
+    if (db->n == db->cap) {
+        size_t nc = db->cap ? db->cap * 2 : 256;
+        struct kmod *nv = realloc(db->v, nc * sizeof(*nv));
+        if (!nv) {
+            error_setg(errp, "out of memory");
+            return -1;
+        }
+        db->v = nv;
+        db->cap = nc;
+    }
+    struct kmod *k = &db->v[db->n++];
+    memcpy(k->name, name, sizeof(name));
+    k->path = path;
+    k->deps = deps;
+    k->color = 0;
+    return 0;
+}
+
+static struct kmod *kmod_by_name(struct kmod_db *db, const char *name)
+{
+    for (size_t i = 0; i < db->n; i++)
+        if (!strcmp(db->v[i].name, name))
+            return &db->v[i];
+    return NULL;
+}
+
+static struct kmod *kmod_by_path(struct kmod_db *db, const char *path)
+{
+    for (size_t i = 0; i < db->n; i++)
+        if (!strcmp(db->v[i].path, path))
+            return &db->v[i];
+    return NULL;
+}
+
+struct kwalk {
+    struct prep *p;
+    struct kmod_db *db;
+    char dir[1024];            /* guest path being listed */
+    size_t base;               /* length of the modules dir in dir */
+    int depth;
+    size_t seen;
+    bool oom;
+};
+
+static int kwalk_cb(const char *name, enum gtype t, void *opaque)
+{
+    struct kwalk *w = opaque;
+    if (++w->seen > WALK_MAX)
+        return 1;
+    size_t l = strlen(w->dir);
+    if (l + strlen(name) + 2 >= sizeof(w->dir))
+        return 0;
+    if (t == GT_DIR && w->depth < WALK_DEPTH) {
+        snprintf(w->dir + l, sizeof(w->dir) - l, "/%s", name);
+        w->depth++;
+        vf_error *err = NULL;
+        if (gview_list(w->p->v, w->dir, WALK_MAX, kwalk_cb, w, &err) < 0)
+            error_free(err);
+        w->depth--;
+        w->dir[l] = 0;
+    } else if (t == GT_FILE) {
+        char mod[64];
+        if (!modname_from_file(name, mod, sizeof(mod)))
+            return 0;
+        if (w->db->nwalked >= KMODS_MAX)
+            return 1;
+        char *rel = NULL;
+        if (asprintf(&rel, "%s/%s", w->dir + w->base + 1, name) < 0) {
+            w->oom = true;
+            return 1;
+        }
+        char **nv = realloc(w->db->walked,
+                            (w->db->nwalked + 1) * sizeof(*nv));
+        if (!nv) {
+            free(rel);
+            w->oom = true;
+            return 1;
+        }
+        w->db->walked = nv;
+        w->db->walked[w->db->nwalked++] = rel;
+    }
+    return 0;
+}
+
+/* Read the kernel's modules.dep (or walk its modules tree),
+ * modules.builtin and modules.alias. */
+static int kmod_db_load(struct prep *p, const char *mdir, const char *ver,
+                        struct kmod_db *db, vf_error **errp)
+{
+    char path[1200];
+    size_t len = 0;
+    snprintf(path, sizeof(path), "%s/modules.dep", mdir);
+    db->text = prep_read(p, path, KTEXT_MAX, &len, errp);
+    if (!db->text && prep_exists(p, path))
+        return -1;
+    if (db->text) {
+        db->have_dep = true;
+        for (char *line = db->text, *nl; line && *line; line = nl) {
+            nl = strchr(line, '\n');
+            if (nl)
+                *nl++ = 0;
+            char *colon = strchr(line, ':');
+            if (!colon)
+                continue;
+            *colon = 0;
+            if (kmod_add(db, modpath_rel(line, ver), colon + 1, errp) < 0)
+                return -1;
+        }
+    } else {
+        prep_warn(p, "%s: no modules.dep; modules found by walking the "
+                  "tree, their dependencies not known", mdir);
+        struct kwalk w = { .p = p, .db = db };
+        snprintf(w.dir, sizeof(w.dir), "%s", mdir);
+        w.base = strlen(w.dir);
+        vf_error *err = NULL;
+        if (gview_list(p->v, w.dir, WALK_MAX, kwalk_cb, &w, &err) < 0)
+            error_free(err);
+        if (w.oom) {
+            error_setg(errp, "out of memory");
+            return -1;
+        }
+        for (size_t i = 0; i < db->nwalked; i++)
+            if (kmod_add(db, db->walked[i], "", errp) < 0)
+                return -1;
+    }
+    vf_error *err = NULL;
+    snprintf(path, sizeof(path), "%s/modules.builtin", mdir);
+    db->builtin = prep_read(p, path, KTEXT_MAX, &len, &err);
+    if (err) {
+        prep_warn(p, "%s", error_msg(err));
+        error_free(err);
+        err = NULL;
+    }
+    snprintf(path, sizeof(path), "%s/modules.alias", mdir);
+    db->alias = prep_read(p, path, KTEXT_MAX, &len, &err);
+    if (err) {
+        prep_warn(p, "%s", error_msg(err));
+        error_free(err);
+    }
+    return 0;
+}
+
+static bool kmod_builtin(struct kmod_db *db, struct json_object *kj,
+                         const char *name)
+{
+    struct json_object *drv, *d, *b;
+    if (json_object_object_get_ex(kj, "drivers", &drv) &&
+        json_object_object_get_ex(drv, name, &d) &&
+        json_object_object_get_ex(d, "builtin", &b) &&
+        json_object_get_boolean(b))
+        return true;
+    if (!db->builtin)
+        return false;
+    for (const char *l = db->builtin; *l;) {
+        size_t n = strcspn(l, "\n");
+        char line[MODPATH_MAX], mod[64];
+        if (n < sizeof(line)) {
+            memcpy(line, l, n);
+            line[n] = 0;
+            if (modname_from_file(line, mod, sizeof(mod)) &&
+                !strcmp(mod, name))
+                return true;
+        }
+        l += n;
+        if (*l)
+            l++;
+    }
+    return false;
+}
+
+/* ---- what the initramfs holds (through the scanner's visitor) ---- */
+
+enum { ARC_DIR = 1, ARC_LINK, ARC_MOD };
+
+struct arc_name {
+    char *name;                /* normalised: no leading "./" or "/" */
+    int type;
+};
+
+struct arc {
+    const char *ver;
+    struct arc_name *v;
+    size_t n, cap;
+    bool overflow, oom;
+    const char *toobig;        /* a file to merge larger than we take */
+    /* captured files (the last of each name wins, as in the kernel) */
+    char *conf_modules;
+    char *cmdline_conf;
+    char *dep[2], *alias[2];   /* [0] lib/modules/VER, [1] usr/lib/... */
+    char *lib_link;            /* target of a "lib" symlink */
+    size_t dep_len[2], alias_len[2];
+    bool itools, dracut;
+};
+
+static const char *arc_norm(const char *name)
+{
+    for (;;) {
+        if (name[0] == '/')
+            name++;
+        else if (name[0] == '.' && name[1] == '/')
+            name += 2;
+        else
+            return name;
+    }
+}
+
+static void arc_free(struct arc *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->v[i].name);
+    free(a->v);
+    free(a->conf_modules);
+    free(a->cmdline_conf);
+    for (int i = 0; i < 2; i++) {
+        free(a->dep[i]);
+        free(a->alias[i]);
+    }
+    free(a->lib_link);
+}
+
+static void arc_remember(struct arc *a, const char *name, int type)
+{
+    if (a->n >= ARC_NAMES_MAX) {
+        a->overflow = true;
+        return;
+    }
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 256;
+        struct arc_name *nv = realloc(a->v, nc * sizeof(*nv));
+        if (!nv) {
+            a->oom = true;
+            return;
+        }
+        a->v = nv;
+        a->cap = nc;
+    }
+    a->v[a->n].name = strdup(name);
+    if (!a->v[a->n].name) {
+        a->oom = true;
+        return;
+    }
+    a->v[a->n++].type = type;
+}
+
+/* Which captured file name is: 0 none, 1 conf/modules, 2 the cmdline
+ * file, 3/4 modules.dep, 5/6 modules.alias, 7 the lib symlink. */
+static int arc_capture_kind(struct arc *a, const char *name)
+{
+    if (!strcmp(name, "conf/modules"))
+        return 1;
+    if (!strcmp(name, "etc/cmdline.d/50-vmferry.conf"))
+        return 2;
+    if (!strcmp(name, "lib"))
+        return 7;
+    for (int u = 0; u < 2; u++) {
+        const char *pre = u ? "usr/lib/modules/" : "lib/modules/";
+        size_t pl = strlen(pre), vl = strlen(a->ver);
+        if (strncmp(name, pre, pl) || strncmp(name + pl, a->ver, vl) ||
+            name[pl + vl] != '/')
+            continue;
+        const char *f = name + pl + vl + 1;
+        if (!strcmp(f, "modules.dep"))
+            return 3 + u;
+        if (!strcmp(f, "modules.alias"))
+            return 5 + u;
+    }
+    return 0;
+}
+
+static size_t arc_entry(void *opaque, int seg, const char *raw,
+                        uint32_t mode, uint32_t size)
+{
+    struct arc *a = opaque;
+    const char *name = arc_norm(raw);
+    if (!*name)
+        return 0;
+    uint32_t type = mode & 0170000;
+    char mod[64];
+    if (!strcmp(name, "conf/initramfs.conf") ||
+        !strcmp(name, "scripts/functions"))
+        a->itools = true;
+    if (!strncmp(name, "usr/lib/dracut/", 15) ||
+        !strncmp(name, "lib/dracut/", 11))
+        a->dracut = true;
+    if (type == 0040000)
+        arc_remember(a, name, ARC_DIR);
+    else if (type == 0120000)
+        arc_remember(a, name, ARC_LINK);
+    else if (type == 0100000 && modname_from_file(name, mod, sizeof(mod)))
+        arc_remember(a, name, ARC_MOD);
+    int k = arc_capture_kind(a, name);
+    if (k == 7)
+        return type == 0120000 && size < 4096 ? size : 0;
+    if (k == 0 || type != 0100000)
+        return 0;
+    if (size > (k <= 2 ? SMALL_MAX : KTEXT_MAX)) {
+        /* merging a truncated copy would lose lines: refuse */
+        a->toobig = k <= 2 ? "conf/modules or etc/cmdline.d file"
+                           : k <= 4 ? "modules.dep" : "modules.alias";
+        return 0;
+    }
+    return size;
+}
+
+static void arc_data(void *opaque, const char *raw, const uint8_t *d,
+                     size_t len)
+{
+    struct arc *a = opaque;
+    const char *name = arc_norm(raw);
+    int k = arc_capture_kind(a, name);
+    char *s = malloc(len + 1);
+    if (!s) {
+        a->oom = true;
+        return;
+    }
+    memcpy(s, d, len);
+    s[len] = 0;
+    char **slot = k == 1 ? &a->conf_modules : k == 2 ? &a->cmdline_conf
+                  : k == 3 || k == 4 ? &a->dep[k - 3]
+                  : k == 5 || k == 6 ? &a->alias[k - 5]
+                  : k == 7 ? &a->lib_link : NULL;
+    if (!slot) {
+        free(s);
+        return;
+    }
+    free(*slot);
+    *slot = s;
+    if (k >= 3 && k <= 4)
+        a->dep_len[k - 3] = len;
+    if (k >= 5 && k <= 6)
+        a->alias_len[k - 5] = len;
+}
+
+static int arc_type(const struct arc *a, const char *name)
+{
+    for (size_t i = a->n; i-- > 0;)
+        if (!strcmp(a->v[i].name, name))
+            return a->v[i].type;
+    return 0;
+}
+
+static bool arc_has_module(const struct arc *a, const char *modname)
+{
+    char mod[64];
+    for (size_t i = 0; i < a->n; i++)
+        if (a->v[i].type == ARC_MOD &&
+            modname_from_file(a->v[i].name, mod, sizeof(mod)) &&
+            !strcmp(mod, modname))
+            return true;
+    return false;
+}
+
+static long gfile_reader(void *opaque, void *buf, size_t len,
+                         vf_error **errp)
+{
+    return gfile_read(opaque, buf, len, errp);
+}
+
+static int arc_scan(struct prep *p, const char *initrd, struct arc *a,
+                    vf_error **errp)
+{
+    struct gfile *f = gview_open(p->v, initrd, errp);
+    if (!f)
+        return -1;
+    struct initrd_visitor vis = { arc_entry, arc_data, a };
+    struct initrd_result r;
+    memset(&r, 0, sizeof(r));
+    r.visit = &vis;
+    int rc = initrd_scan(gfile_reader, f, &r, errp);
+    gfile_close(f);
+    if (rc < 0)
+        return -1;
+    if (a->oom) {
+        error_setg(errp, "out of memory");
+        return -1;
+    }
+    if (a->overflow) {
+        error_setg(errp, "more than %d entries", ARC_NAMES_MAX);
+        return -1;
+    }
+    if (a->toobig) {
+        error_setg(errp, "its %s is larger than vmferry merges", a->toobig);
+        return -1;
+    }
+    if (r.files == 0) {
+        error_setg(errp, "no cpio archive in it");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the plan for one kernel ---- */
+
+struct plan {
+    struct prep *p;
+    struct kmod_db *db;
+    const char *ver;
+    struct kmod *add[CLOSURE_MAX];   /* dependencies first */
+    size_t nadd;
+    bool loop_warned, too_deep, too_many;
+};
+
+static int plan_visit(struct plan *pl, struct kmod *k, int depth)
+{
+    if (k->color == 2)
+        return 0;
+    if (k->color == 1) {
+        if (!pl->loop_warned)
+            prep_warn(pl->p, "kernel %s: modules.dep has a dependency loop "
+                      "through %s; the loop is cut", pl->ver, k->name);
+        pl->loop_warned = true;
+        return 0;
+    }
+    if (depth > DEP_DEPTH_MAX) {
+        pl->too_deep = true;
+        return -1;
+    }
+    k->color = 1;
+    for (const char *s = k->deps; *s;) {
+        s += strspn(s, " \t\r");
+        size_t l = strcspn(s, " \t\r");
+        if (!l)
+            break;
+        char dep[MODPATH_MAX];
+        if (l < sizeof(dep)) {
+            memcpy(dep, s, l);
+            dep[l] = 0;
+            struct kmod *d = kmod_by_path(pl->db, modpath_rel(dep, pl->ver));
+            if (!d)
+                prep_warn(pl->p, "kernel %s: %s needs %s, which modules.dep "
+                          "does not list; not added", pl->ver, k->name, dep);
+            else if (plan_visit(pl, d, depth + 1) < 0)
+                return -1;
+        }
+        s += l;
+    }
+    k->color = 2;
+    if (pl->nadd >= CLOSURE_MAX) {
+        pl->too_many = true;
+        return -1;
+    }
+    pl->add[pl->nadd++] = k;
+    return 0;
+}
+
+/* What the guest falls back to without a driver. */
+static const char *fallback_of(const char *name)
+{
+    static const char *const fb[][2] = {
+        { "virtio_blk", "attach its disks as SATA or IDE instead of "
+                        "virtio-blk" },
+        { "virtio_scsi", "attach its disks as SATA or virtio-blk instead of "
+                         "virtio-scsi" },
+        { "virtio_pci", "no virtio device works: use SATA disks and an "
+                        "e1000 NIC" },
+        { "virtio_net", "use an e1000 NIC" },
+        { "hv_vmbus", "no Hyper-V device works: a generation 1 VM with IDE "
+                      "disks and a legacy NIC (not on Azure)" },
+        { "hv_storvsc", "IDE disks on a generation 1 Hyper-V VM (not on "
+                        "Azure)" },
+        { "hv_netvsc", "a legacy network adapter on Hyper-V generation 1; "
+                       "no network on Azure" },
+        { "xen_blkfront", "emulated IDE disks (HVM guests only)" },
+        { "xen_netfront", "an emulated NIC (HVM guests only)" },
+        { "vmw_pvscsi", "use the LSI Logic SCSI controller" },
+        { "vmxnet3", "use an e1000 or e1000e NIC" },
+        { "nvme", "no disk on NVMe (AWS Nitro) instances: use a Xen "
+                  "instance type" },
+        { "ena", "no network on AWS Nitro instances" },
+    };
+    for (size_t i = 0; i < sizeof(fb) / sizeof(fb[0]); i++)
+        if (!strcmp(fb[i][0], name))
+            return fb[i][1];
+    return "the devices it drives will not work";
+}
+
+/* ---- building the segment ---- */
+
+struct textbuf {
+    char *s;
+    size_t len, cap;
+    bool oom;
+};
+
+static void tb_add(struct textbuf *t, const char *s, size_t n)
+{
+    if (t->oom)
+        return;
+    if (t->len + n + 1 > t->cap) {
+        size_t nc = t->cap ? t->cap : 4096;
+        while (nc < t->len + n + 1)
+            nc *= 2;
+        char *ns = realloc(t->s, nc);
+        if (!ns) {
+            t->oom = true;
+            return;
+        }
+        t->s = ns;
+        t->cap = nc;
+    }
+    memcpy(t->s + t->len, s, n);
+    t->len += n;
+    t->s[t->len] = 0;
+}
+
+static void tb_str(struct textbuf *t, const char *s)
+{
+    tb_add(t, s, strlen(s));
+}
+
+/* Does a whitespace-separated list (conf/modules, add_drivers) hold
+ * word as a line's first word / as a word? */
+static bool has_word(const char *text, const char *word)
+{
+    size_t wl = strlen(word);
+    for (const char *s = text; s && *s;) {
+        s += strspn(s, " \t\r\n\",=+");
+        size_t l = strcspn(s, " \t\r\n\",=+");
+        if (l == wl && !strncmp(s, word, l))
+            return true;
+        if (*s == '#') {
+            s += strcspn(s, "\n");
+            continue;
+        }
+        s += l;
+    }
+    return false;
+}
+
+/* Every ancestor directory of path the archive lacks (and the segment
+ * does not have yet), then nothing else. */
+static int seg_dirs(struct cpiow *w, const struct arc *a, struct textbuf *made,
+                    const char *path, vf_error **errp)
+{
+    char buf[MODPATH_MAX + 64];
+    if (strlen(path) >= sizeof(buf)) {
+        error_setg(errp, "%s: path too long", path);
+        return -1;
+    }
+    strcpy(buf, path);
+    for (char *s = buf; (s = strchr(s, '/')); s++) {
+        *s = 0;
+        char key[MODPATH_MAX + 70];
+        snprintf(key, sizeof(key), "\n%s\n", buf);
+        if (!arc_type(a, buf) && !(made->s && strstr(made->s, key))) {
+            if (cpiow_add(w, buf, 0040755, NULL, 0, errp) < 0)
+                return -1;
+            if (!made->len)
+                tb_str(made, "\n");
+            tb_str(made, buf);
+            tb_str(made, "\n");
+        }
+        *s = '/';
+    }
+    return 0;
+}
+
+/* modules.dep for the segment: the archive's (or, without one, a line
+ * per module file it holds), with the added modules' lines. */
+static char *merged_dep(struct plan *pl, const struct arc *a, int u,
+                        const char *base, size_t *len)
+{
+    struct textbuf t = { 0 };
+    const char *old = a->dep[u];
+    if (old) {
+        for (const char *l = old; *l;) {
+            size_t n = strcspn(l, "\n");
+            const char *colon = memchr(l, ':', n);
+            bool replaced = false;
+            if (colon) {
+                char path[MODPATH_MAX], mod[64];
+                size_t pn = (size_t)(colon - l);
+                if (pn < sizeof(path)) {
+                    memcpy(path, l, pn);
+                    path[pn] = 0;
+                    if (modname_from_file(path, mod, sizeof(mod)))
+                        for (size_t i = 0; i < pl->nadd; i++)
+                            if (!strcmp(pl->add[i]->name, mod))
+                                replaced = true;
+                }
+            }
+            if (!replaced && n) {
+                tb_add(&t, l, n);
+                tb_str(&t, "\n");
+            }
+            l += n;
+            if (*l)
+                l++;
+        }
+    } else {
+        size_t bl = strlen(base);
+        for (size_t i = 0; i < a->n; i++) {
+            const char *nm = a->v[i].name;
+            if (a->v[i].type != ARC_MOD || strncmp(nm, base, bl) ||
+                nm[bl] != '/')
+                continue;
+            const char *rel = nm + bl + 1;
+            struct kmod *k = kmod_by_path(pl->db, rel);
+            bool added = false;
+            for (size_t j = 0; j < pl->nadd; j++)
+                if (k && pl->add[j] == k)
+                    added = true;
+            if (added)
+                continue;
+            tb_str(&t, rel);
+            tb_str(&t, ":");
+            if (k)
+                tb_str(&t, k->deps);
+            tb_str(&t, "\n");
+        }
+    }
+    for (size_t i = 0; i < pl->nadd; i++) {
+        tb_str(&t, pl->add[i]->path);
+        tb_str(&t, ":");
+        tb_str(&t, pl->add[i]->deps);
+        tb_str(&t, "\n");
+    }
+    if (t.oom) {
+        free(t.s);
+        return NULL;
+    }
+    *len = t.len;
+    return t.s ? t.s : strdup("");
+}
+
+/* The kmod index of a modules.dep text (keys: module names). */
+static int dep_index(char *text, uint8_t **out, size_t *olen,
+                     vf_error **errp)
+{
+    size_t lines = 0;
+    for (const char *c = text; *c; c++)
+        lines += *c == '\n';
+    struct modindex_entry *e = calloc(lines + 1, sizeof(*e));
+    char (*names)[64] = calloc(lines + 1, sizeof(*names));
+    char *copy = strdup(text);
+    int r = -1;
+    if (!e || !names || !copy) {
+        error_setg(errp, "out of memory");
+        goto out;
+    }
+    size_t n = 0;
+    for (char *l = copy, *nl; l && *l && n <= lines; l = nl) {
+        nl = strchr(l, '\n');
+        if (nl)
+            *nl++ = 0;
+        char *colon = strchr(l, ':');
+        if (!colon)
+            continue;
+        *colon = 0;
+        bool ok = modname_from_file(l, names[n], sizeof(names[n]));
+        *colon = ':';
+        if (!ok)
+            continue;
+        e[n].key = names[n];
+        e[n].value = l;
+        e[n].priority = (uint32_t)n;
+        n++;
+    }
+    r = modindex_build(e, n, out, olen, errp);
+out:
+    free(e);
+    free(names);
+    free(copy);
+    return r;
+}
+
+/* "alias PATTERN MODULE" lines to the index; kmod's alias_normalize
+ * turns '-' into '_' outside brackets. */
+static int alias_index(const char *text, uint8_t **out, size_t *olen,
+                       vf_error **errp)
+{
+    size_t lines = 1;
+    for (const char *c = text; *c; c++)
+        lines += *c == '\n';
+    struct modindex_entry *e = calloc(lines, sizeof(*e));
+    char *copy = strdup(text);
+    int r = -1;
+    if (!e || !copy) {
+        error_setg(errp, "out of memory");
+        goto out;
+    }
+    size_t n = 0;
+    for (char *l = copy, *nl; l && *l && n < lines; l = nl) {
+        nl = strchr(l, '\n');
+        if (nl)
+            *nl++ = 0;
+        if (strncmp(l, "alias ", 6))
+            continue;
+        char *pat = l + 6, *mod = strchr(pat, ' ');
+        if (!mod)
+            continue;
+        *mod++ = 0;
+        mod[strcspn(mod, " \t\r")] = 0;
+        int depth = 0;
+        bool ok = *pat && *mod && strlen(pat) <= MODINDEX_KEY_MAX;
+        for (char *c = pat; ok && *c; c++) {
+            if ((unsigned char)*c >= 128)
+                ok = false;
+            else if (*c == '[')
+                depth++;
+            else if (*c == ']')
+                depth--;
+            else if (*c == '-' && depth == 0)
+                *c = '_';
+        }
+        if (!ok || depth != 0)
+            continue;
+        e[n].key = pat;
+        e[n].value = mod;
+        e[n].priority = (uint32_t)n;
+        n++;
+    }
+    r = modindex_build(e, n, out, olen, errp);
+out:
+    free(e);
+    free(copy);
+    return r;
+}
+
+/* The archive's modules.alias plus the guest's lines for the added
+ * modules; NULL (nothing to write) when neither has any. */
+static char *merged_alias(struct plan *pl, const struct arc *a, int u)
+{
+    struct textbuf t = { 0 };
+    if (a->alias[u])
+        tb_str(&t, a->alias[u]);
+    if (t.len && t.s[t.len - 1] != '\n')
+        tb_str(&t, "\n");
+    const char *g = pl->db->alias;
+    for (const char *l = g; l && *l;) {
+        size_t n = strcspn(l, "\n");
+        const char *sp = n > 6 ? memchr(l + 6, ' ', n - 6) : NULL;
+        if (sp && !strncmp(l, "alias ", 6)) {
+            size_t ml = n - (size_t)(sp + 1 - l);
+            for (size_t i = 0; i < pl->nadd; i++)
+                if (strlen(pl->add[i]->name) == ml &&
+                    !strncmp(sp + 1, pl->add[i]->name, ml)) {
+                    tb_add(&t, l, n);
+                    tb_str(&t, "\n");
+                    break;
+                }
+        }
+        l += n;
+        if (*l)
+            l++;
+    }
+    if (t.oom || !t.len) {
+        free(t.s);
+        return NULL;
+    }
+    return t.s;
+}
+
+enum gen { GEN_UNKNOWN, GEN_ITOOLS, GEN_DRACUT };
+
+static enum gen generator(struct prep *p, const struct arc *a)
+{
+    if (a->itools)
+        return GEN_ITOOLS;
+    if (a->dracut)
+        return GEN_DRACUT;
+    const char *d = prep_os_str(p, "distro");
+    static const char *const deb[] = { "debian", "ubuntu", "linuxmint",
+                                       "kalilinux", NULL };
+    static const char *const rh[] = {
+        "rhel", "centos", "fedora", "rocky", "almalinux", "oraclelinux",
+        "scientificlinux", "circle", "sles", "opensuse", "sled",
+        "opensuse-leap", "opensuse-tumbleweed", NULL };
+    for (int i = 0; d && deb[i]; i++)
+        if (!strcmp(d, deb[i]))
+            return GEN_ITOOLS;
+    for (int i = 0; d && rh[i]; i++)
+        if (!strcmp(d, rh[i]))
+            return GEN_DRACUT;
+    return GEN_UNKNOWN;
+}
+
+static int seg_file(struct cpiow *w, const struct arc *a,
+                    struct textbuf *made, const char *path, const void *d,
+                    size_t n, vf_error **errp)
+{
+    if (seg_dirs(w, a, made, path, errp) < 0)
+        return -1;
+    return cpiow_add(w, path, 0100644, d, n, errp);
+}
+
+static int seg_build(struct plan *pl, const struct arc *a, const char *base,
+                     const char *mdir, const char *const *names, size_t nn,
+                     enum gen gen, struct cpiow *w, vf_error **errp)
+{
+    struct prep *p = pl->p;
+    struct textbuf made = { 0 };
+    char path[MODPATH_MAX + 128], gpath[1200];
+    size_t total = 0;
+    int r = -1;
+    char *dep = NULL, *alias = NULL;
+    uint8_t *bin = NULL;
+    size_t blen = 0, dlen = 0;
+    int u = !strncmp(base, "usr/", 4);
+    /* the module files, where the initramfs keeps modules */
+    for (size_t i = 0; i < pl->nadd; i++) {
+        snprintf(path, sizeof(path), "%s/%s", base, pl->add[i]->path);
+        if (arc_type(a, path) == ARC_MOD)
+            continue;   /* the same file is there already */
+        snprintf(gpath, sizeof(gpath), "%s/%s", mdir, pl->add[i]->path);
+        size_t n = 0;
+        char *data = prep_read(p, gpath, MODFILE_MAX, &n, errp);
+        if (!data) {
+            if (!prep_exists(p, gpath))
+                error_setg(errp, "%s: listed in modules.dep but missing",
+                           gpath);
+            goto out;
+        }
+        total += n;
+        int fr = total > SEGMENT_MAX
+                     ? (error_setg(errp, "modules to add exceed %u bytes",
+                                   SEGMENT_MAX), -1)
+                     : seg_file(w, a, &made, path, data, n, errp);
+        free(data);
+        if (fr < 0)
+            goto out;
+    }
+    /* modprobe's view of them: modules.dep, its index, the aliases */
+    if (!(dep = merged_dep(pl, a, u, base, &dlen))) {
+        error_setg(errp, "out of memory");
+        goto out;
+    }
+    snprintf(path, sizeof(path), "%s/modules.dep", base);
+    if (seg_file(w, a, &made, path, dep, dlen, errp) < 0 ||
+        dep_index(dep, &bin, &blen, errp) < 0)
+        goto out;
+    snprintf(path, sizeof(path), "%s/modules.dep.bin", base);
+    if (seg_file(w, a, &made, path, bin, blen, errp) < 0)
+        goto out;
+    free(bin);
+    bin = NULL;
+    snprintf(path, sizeof(path), "%s/modules.alias.bin", base);
+    if (!a->alias[u] && arc_type(a, path))
+        prep_warn(p, "kernel %s: the initramfs has modules.alias.bin "
+                  "without its text form; its aliases are left as they are "
+                  "(the added modules load by name)", pl->ver);
+    else if ((alias = merged_alias(pl, a, u))) {
+        snprintf(path, sizeof(path), "%s/modules.alias", base);
+        if (seg_file(w, a, &made, path, alias, strlen(alias), errp) < 0 ||
+            alias_index(alias, &bin, &blen, errp) < 0)
+            goto out;
+        snprintf(path, sizeof(path), "%s/modules.alias.bin", base);
+        if (seg_file(w, a, &made, path, bin, blen, errp) < 0)
+            goto out;
+    }
+    /* what loads them early */
+    struct textbuf cfg = { 0 };
+    if (gen == GEN_ITOOLS) {
+        if (a->conf_modules) {
+            tb_str(&cfg, a->conf_modules);
+            if (cfg.len && cfg.s[cfg.len - 1] != '\n')
+                tb_str(&cfg, "\n");
+        }
+        for (size_t i = 0; i < nn; i++)
+            if (!a->conf_modules || !has_word(a->conf_modules, names[i])) {
+                tb_str(&cfg, names[i]);
+                tb_str(&cfg, "\n");
+            }
+        snprintf(path, sizeof(path), "conf/modules");
+    } else if (gen == GEN_DRACUT) {
+        tb_str(&cfg, "rd.driver.pre=");
+        bool first = true;
+        const char *old = a->cmdline_conf;
+        const char *o = old ? strstr(old, "rd.driver.pre=") : NULL;
+        if (o) {
+            o += 14;
+            size_t l = strcspn(o, " \t\r\n");
+            tb_add(&cfg, o, l);
+            first = l == 0;
+        }
+        for (size_t i = 0; i < nn; i++) {
+            if (o && has_word(o, names[i]))
+                continue;
+            if (!first)
+                tb_str(&cfg, ",");
+            tb_str(&cfg, names[i]);
+            first = false;
+        }
+        tb_str(&cfg, "\n");
+        snprintf(path, sizeof(path), "etc/cmdline.d/50-vmferry.conf");
+    }
+    if (cfg.oom) {
+        free(cfg.s);
+        error_setg(errp, "out of memory");
+        goto out;
+    }
+    if (cfg.len && seg_file(w, a, &made, path, cfg.s, cfg.len, errp) < 0) {
+        free(cfg.s);
+        goto out;
+    }
+    free(cfg.s);
+    if (made.oom) {
+        error_setg(errp, "out of memory");
+        goto out;
+    }
+    r = cpiow_finish(w, errp);
+out:
+    free(made.s);
+    free(dep);
+    free(alias);
+    free(bin);
+    return r;
+}
+
+/* ---- replacing the initramfs file ---- */
+
+static int copy_into(struct prep *p, const char *from, const char *to,
+                     uint64_t *size, vf_error **errp)
+{
+    struct gfile *f = gview_open(p->v, from, errp);
+    if (!f)
+        return -1;
+    uint8_t *buf = malloc(COPY_CHUNK);
+    int r = -1;
+    *size = 0;
+    if (!buf) {
+        error_setg(errp, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        long n = gfile_read(f, buf, COPY_CHUNK, errp);
+        if (n < 0)
+            goto out;
+        if (n == 0)
+            break;
+        if (gview_append(p->v, to, buf, (size_t)n, errp) < 0)
+            goto out;
+        *size += (uint64_t)n;
+    }
+    r = 0;
+out:
+    free(buf);
+    gfile_close(f);
+    return r;
+}
+
+/* initrd := its old content, NUL padding, the segment.  The old content
+ * stays as initrd.pre-vmferry (a hard link) unless an earlier run kept
+ * one already. */
+static int initrd_replace(struct prep *p, const char *initrd,
+                          const struct cpiow *w, const char *why,
+                          vf_error **errp)
+{
+    char backup[1100], tmp[1100];
+    snprintf(backup, sizeof(backup), "%s.pre-vmferry", initrd);
+    snprintf(tmp, sizeof(tmp), "%s.vmferry-old", initrd);
+    uint32_t uid = 0, gid = 0;
+    int mode = 0644;
+    if (gview_owner(p->v, initrd, &uid, &gid, &mode) < 0) {
+        error_setg(errp, "%s: cannot read its owner", initrd);
+        return -1;
+    }
+    const char *src = backup;
+    bool fresh = gview_lstat(p->v, backup) == GT_NONE;
+    if (!fresh) {
+        src = tmp;
+        if (gview_remove(p->v, tmp, false, errp) < 0)
+            return -1;
+    }
+    if (gview_link(p->v, initrd, src, errp) < 0 ||
+        gview_remove(p->v, initrd, false, errp) < 0 ||
+        gview_write(p->v, initrd, "", 0, mode, uid, gid, GV_NOFOLLOW,
+                    errp) < 0)
+        return -1;
+    if (fresh)
+        prep_log(p, backup, why, "Keeping the original initramfs as %s",
+                 backup);
+    uint64_t size;
+    if (copy_into(p, src, initrd, &size, errp) < 0)
+        return -1;
+    /* at least 4 NULs (an lz4 legacy stream ends at a zero block size),
+     * and the segment on a 512-byte boundary (the kernel wants 4) */
+    static const uint8_t zeros[1024];
+    size_t pad = (size_t)((512 - size % 512) % 512);
+    if (pad < 4)
+        pad += 512;
+    if (gview_append(p->v, initrd, zeros, pad, errp) < 0 ||
+        gview_append(p->v, initrd, w->buf, w->len, errp) < 0)
+        return -1;
+    if (!fresh && gview_remove(p->v, tmp, false, errp) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---- per kernel ---- */
+
+/* The modules dir the guest really has: /lib/modules/V through a /lib
+ * symlink is usr/lib/modules/V. */
+static void real_moddir(struct prep *p, const char *mdir, char *out,
+                        size_t len)
+{
+    const char *m = mdir;
+    if (!strncmp(m, "/lib/", 5) && gview_lstat(p->v, "/lib") == GT_LINK) {
+        char *t = gview_readlink(p->v, "/lib");
+        if (t && (!strcmp(t, "usr/lib") || !strcmp(t, "/usr/lib"))) {
+            snprintf(out, len, "usr%s", m);
+            free(t);
+            return;
+        }
+        free(t);
+    }
+    snprintf(out, len, "%s", m + 1);
+}
+
+static const char *arc_base(const struct arc *a, const char *ver,
+                            const char *guest_base, char *out, size_t len)
+{
+    for (int u = 1; u >= 0; u--) {
+        snprintf(out, len, "%slib/modules/%s", u ? "usr/" : "", ver);
+        if (arc_type(a, out) == ARC_DIR)
+            return out;
+    }
+    for (int u = 1; u >= 0; u--) {
+        snprintf(out, len, "%slib/modules/%s", u ? "usr/" : "", ver);
+        size_t l = strlen(out);
+        for (size_t i = 0; i < a->n; i++)
+            if (!strncmp(a->v[i].name, out, l) && a->v[i].name[l] == '/')
+                return out;
+    }
+    /* a lib -> usr/lib symlink in the archive: through it */
+    if (!strncmp(guest_base, "lib/", 4) && a->lib_link &&
+        (!strcmp(a->lib_link, "usr/lib") || !strcmp(a->lib_link, "/usr/lib"))) {
+        snprintf(out, len, "usr/%s", guest_base);
+        return out;
+    }
+    snprintf(out, len, "%s", guest_base);
+    return out;
+}
+
+struct added {
+    const char *names[DRIVERS_MAX];
+    size_t n;
+    bool itools, dracut;
+};
+
+static int kernel_one(struct prep *p, struct json_object *kj,
+                      char *const *want, size_t nwant, struct added *done,
+                      vf_error **errp)
+{
+    const char *ver = jget_str(kj, "version");
+    const char *mdir = jget_str(kj, "modules-dir");
+    const char *initrd = jget_str(kj, "initramfs");
+    const char *why = "--add-drivers";
+    if (!ver)
+        return 0;
+    struct kmod_db db = { 0 };
+    struct arc a = { .ver = ver };
+    struct cpiow w = { .max = SEGMENT_MAX + (64u << 20) };
+    struct plan pl = { .p = p, .db = &db, .ver = ver };
+    const char *names[DRIVERS_MAX];
+    size_t nn = 0;
+    int r = -1;
+    if (!mdir) {
+        prep_warn(p, "kernel %s: no modules directory; drivers not added",
+                  ver);
+        return 0;
+    }
+    if (kmod_db_load(p, mdir, ver, &db, errp) < 0)
+        goto out;
+    /* which of the wanted drivers need adding */
+    const char *todo[DRIVERS_MAX];
+    size_t ntodo = 0;
+    for (size_t i = 0; i < nwant; i++) {
+        if (kmod_builtin(&db, kj, want[i]))
+            continue;
+        if (!kmod_by_name(&db, want[i])) {
+            prep_warn(p, "kernel %s has no %s driver: %s", ver, want[i],
+                      fallback_of(want[i]));
+            continue;
+        }
+        todo[ntodo++] = want[i];
+    }
+    if (!ntodo) {
+        r = 0;
+        goto out;
+    }
+    if (!initrd) {
+        prep_warn(p, "kernel %s has no initramfs; %s %s a module and will "
+                  "not be loaded before the root filesystem is mounted",
+                  ver, todo[0], ntodo > 1 ? "and others are" : "is");
+        r = 0;
+        goto out;
+    }
+    vf_error *serr = NULL;
+    if (arc_scan(p, initrd, &a, &serr) < 0) {
+        prep_warn(p, "%s: cannot read it as an initramfs (%s); left "
+                  "unchanged, so %s may be missing at boot", initrd,
+                  error_msg(serr), todo[0]);
+        error_free(serr);
+        r = 0;
+        goto out;
+    }
+    for (size_t i = 0; i < ntodo; i++) {
+        if (arc_has_module(&a, todo[i]))
+            continue;
+        if (plan_visit(&pl, kmod_by_name(&db, todo[i]), 0) < 0) {
+            error_setg(errp, "kernel %s: %s", ver, pl.too_deep
+                       ? "modules.dep dependency chain deeper than 32"
+                       : "more than 256 modules to add");
+            goto out;
+        }
+        names[nn++] = todo[i];
+    }
+    if (!nn) {
+        r = 0;
+        goto out;
+    }
+    char gbase[1100], base[1200];
+    real_moddir(p, mdir, gbase, sizeof(gbase));
+    arc_base(&a, ver, gbase, base, sizeof(base));
+    enum gen gen = generator(p, &a);
+    w.mtime = (uint32_t)time(NULL);
+    if (seg_build(&pl, &a, base, mdir, names, nn, gen, &w, errp) < 0 ||
+        initrd_replace(p, initrd, &w, why, errp) < 0) {
+        error_prepend(errp, "%s: ", initrd);
+        goto out;
+    }
+    char list[512] = "";
+    for (size_t i = 0; i < nn; i++)
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+                 i ? ", " : "", names[i]);
+    prep_log(p, initrd, why, "Adding %s to %s (%zu module file%s with "
+             "dependencies, loaded early by %s)", list, initrd, pl.nadd,
+             pl.nadd == 1 ? "" : "s",
+             gen == GEN_ITOOLS ? "conf/modules"
+             : gen == GEN_DRACUT ? "rd.driver.pre" : "udev aliases only");
+    if (gen == GEN_UNKNOWN)
+        prep_warn(p, "%s: not made by initramfs-tools or dracut as far as "
+                  "vmferry can tell; %s will load only when udev or mdev "
+                  "matches a device alias", initrd, list);
+    for (size_t i = 0; i < nn; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < done->n; j++)
+            seen |= !strcmp(done->names[j], names[i]);
+        if (!seen && done->n < DRIVERS_MAX)
+            done->names[done->n++] = names[i];
+    }
+    done->itools |= gen == GEN_ITOOLS;
+    done->dracut |= gen == GEN_DRACUT;
+    r = 0;
+out:
+    kmod_db_free(&db);
+    arc_free(&a);
+    cpiow_free(&w);
+    return r;
+}
+
+/* The guest's own initramfs tools keep the drivers at the next rebuild. */
+static int persist(struct prep *p, const struct added *d, vf_error **errp)
+{
+    const char *why = "--add-drivers";
+    if (d->itools) {
+        const char *f = "/etc/initramfs-tools/modules";
+        size_t len = 0;
+        char *old = prep_read(p, f, SMALL_MAX, &len, errp);
+        if (!old && prep_exists(p, f))
+            return -1;
+        struct textbuf t = { 0 };
+        if (old) {
+            tb_add(&t, old, len);
+            if (len && old[len - 1] != '\n')
+                tb_str(&t, "\n");
+        }
+        size_t before = t.len;
+        for (size_t i = 0; i < d->n; i++)
+            if (!old || !has_word(old, d->names[i])) {
+                tb_str(&t, d->names[i]);
+                tb_str(&t, "\n");
+            }
+        int r = 0;
+        if (t.oom) {
+            error_setg(errp, "out of memory");
+            r = -1;
+        } else if (t.len > before) {
+            if (!prep_exists(p, "/etc/initramfs-tools"))
+                r = gview_mkdir(p->v, "/etc/initramfs-tools", 0755, -1, -1,
+                                GV_PARENTS, errp);
+            if (r == 0)
+                r = gview_write(p->v, f, t.s, t.len, -1, -1, -1, 0, errp);
+            if (r == 0)
+                prep_log(p, f, why, "Listing %s in %s for the next "
+                         "update-initramfs", t.s + before, f);
+        }
+        free(old);
+        free(t.s);
+        if (r < 0)
+            return -1;
+    }
+    if (d->dracut) {
+        const char *f = "/etc/dracut.conf.d/50-vmferry.conf";
+        size_t len = 0;
+        char *old = prep_read(p, f, SMALL_MAX, &len, errp);
+        if (!old && prep_exists(p, f))
+            return -1;
+        struct textbuf t = { 0 };
+        tb_str(&t, "# vmferry: drivers the new hypervisor needs at boot\n"
+               "add_drivers+=\" ");
+        const char *s = old ? strstr(old, "add_drivers+=\"") : NULL;
+        if (s) {
+            s += 14;
+            size_t l = strcspn(s, "\"\n");
+            char words[1024];
+            snprintf(words, sizeof(words), "%.*s", (int)(l < 1023 ? l : 1023),
+                     s);
+            for (char *tok = strtok(words, " \t"); tok;
+                 tok = strtok(NULL, " \t")) {
+                bool dup = false;
+                for (size_t i = 0; i < d->n; i++)
+                    dup |= !strcmp(tok, d->names[i]);
+                if (!dup) {
+                    tb_str(&t, tok);
+                    tb_str(&t, " ");
+                }
+            }
+        }
+        for (size_t i = 0; i < d->n; i++) {
+            tb_str(&t, d->names[i]);
+            tb_str(&t, " ");
+        }
+        tb_str(&t, "\"\n");
+        int r = 0;
+        if (t.oom) {
+            error_setg(errp, "out of memory");
+            r = -1;
+        } else if (!old || strcmp(old, t.s)) {
+            if (!prep_exists(p, "/etc/dracut.conf.d"))
+                r = gview_mkdir(p->v, "/etc/dracut.conf.d", 0755, -1, -1,
+                                GV_PARENTS, errp);
+            if (r == 0)
+                r = gview_write(p->v, f, t.s, t.len, -1, -1, -1, 0, errp);
+            if (r == 0)
+                prep_log(p, f, why, "Writing %s for the next dracut run", f);
+        }
+        free(old);
+        free(t.s);
+        if (r < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int edit_add_drivers(struct prep *p, const char *arg, vf_error **errp)
+{
+    char *list = strdup(arg);
+    char *want[DRIVERS_MAX];
+    size_t nwant = 0;
+    int r = -1;
+    if (!list) {
+        error_setg(errp, "out of memory");
+        return -1;
+    }
+    for (char *tok = strtok(list, ", \t"); tok; tok = strtok(NULL, ", \t")) {
+        size_t l = strlen(tok);
+        bool ok = l > 0 && l < 56;
+        for (char *c = tok; ok && *c; c++) {
+            if (*c == '-')
+                *c = '_';
+            ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                 (*c >= '0' && *c <= '9') || *c == '_';
+        }
+        if (!ok) {
+            error_setg(errp, "'%s' is not a module name", tok);
+            goto out;
+        }
+        if (nwant >= DRIVERS_MAX) {
+            error_setg(errp, "more than %d drivers", DRIVERS_MAX);
+            goto out;
+        }
+        bool dup = false;
+        for (size_t i = 0; i < nwant; i++)
+            dup |= !strcmp(want[i], tok);
+        if (!dup)
+            want[nwant++] = tok;
+    }
+    if (!nwant) {
+        error_setg(errp, "no driver named");
+        goto out;
+    }
+    struct json_object *ks;
+    if (!json_object_object_get_ex(p->os, "kernels", &ks) ||
+        !json_object_is_type(ks, json_type_array) ||
+        json_object_array_length(ks) == 0) {
+        prep_warn(p, "no kernel found in /boot; no drivers added");
+        r = 0;
+        goto out;
+    }
+    struct added done = { .n = 0 };
+    for (size_t i = 0; i < json_object_array_length(ks); i++)
+        if (kernel_one(p, json_object_array_get_idx(ks, i), want, nwant,
+                       &done, errp) < 0)
+            goto out;
+    r = persist(p, &done, errp);
+out:
+    free(list);
+    return r;
+}
