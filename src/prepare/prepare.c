@@ -34,6 +34,11 @@ const struct prep_edit prep_edits[] = {
       "remove a file or a directory tree" },
     { "link", true, edit_link, "TARGET:LINK[:LINK...]",
       "make symbolic links to TARGET" },
+    { "remap-devices", true, edit_remap_devices, "BUS",
+      "rename /dev/sdX-style disks for BUS (virtio-blk, virtio-scsi, sata, "
+      "xen, hyperv, nvme)" },
+    { "fstab-uuids", false, edit_fstab_uuids, NULL,
+      "use UUID= for /dev/sdX-style names (fstab, crypttab, root=)" },
     { "add-drivers", true, edit_add_drivers, "LIST",
       "put these kernel modules in every initramfs (virtio_blk,...)" },
     { NULL },

@@ -125,6 +125,10 @@ const char *prep_pkg_remove_cmd(struct prep *p);
 
 /* ---- edits (one group per file) ---- */
 
+/* edit-devices.c */
+int edit_remap_devices(struct prep *p, const char *arg, vf_error **errp);
+int edit_fstab_uuids(struct prep *p, const char *arg, vf_error **errp);
+
 /* edit-initramfs.c */
 int edit_add_drivers(struct prep *p, const char *arg, vf_error **errp);
 
