@@ -354,10 +354,12 @@ static void rw_line(struct rw *r, const char *l, size_t n, int lineno)
                 cand = false;
                 for (int q = 0; keys[q] && !cand; q++) {
                     size_t kl = strlen(keys[q]);
+                    /* after a blank, a quote, or '=' as in grubenv's
+                     * kernelopts=root=... */
                     cand = start >= kl &&
                            !strncmp(l + start - kl, keys[q], kl) &&
                            (start == kl ||
-                            strchr(" \t\"'", l[start - kl - 1]));
+                            strchr(" \t\"'=", l[start - kl - 1]));
                 }
             } else {
                 cand = true;

@@ -41,6 +41,10 @@ const struct prep_edit prep_edits[] = {
       "use UUID= for /dev/sdX-style names (fstab, crypttab, root=)" },
     { "add-drivers", true, edit_add_drivers, "LIST",
       "put these kernel modules in every initramfs (virtio_blk,...)" },
+    { "fix-leftovers", false, edit_fix_leftovers, NULL,
+      "modprobe aliases, device caches, MAC-bound NIC config, X drivers" },
+    { "cloud-init-datasource", true, edit_cloud_init_datasource, "LIST",
+      "cloud-init's datasource_list (Ec2,...), its old instance removed" },
     { NULL },
 };
 
