@@ -651,6 +651,33 @@ static void tb_str(struct textbuf *t, const char *s)
     tb_add(t, s, strlen(s));
 }
 
+/* "path: dep dep\n" for k, with only the dependencies modules.dep
+ * lists as modules we could place (relative paths). */
+static void tb_dep_line(struct textbuf *t, struct plan *pl,
+                        const struct kmod *k)
+{
+    tb_str(t, k->path);
+    tb_str(t, ":");
+    for (const char *s = k->deps; *s;) {
+        s += strspn(s, " \t\r");
+        size_t l = strcspn(s, " \t\r");
+        if (!l)
+            break;
+        char dep[MODPATH_MAX];
+        if (l < sizeof(dep)) {
+            memcpy(dep, s, l);
+            dep[l] = 0;
+            struct kmod *d = kmod_by_path(pl->db, modpath_rel(dep, pl->ver));
+            if (d) {
+                tb_str(t, " ");
+                tb_str(t, d->path);
+            }
+        }
+        s += l;
+    }
+    tb_str(t, "\n");
+}
+
 /* Does a whitespace-separated list (conf/modules, add_drivers) hold
  * word as a line's first word / as a word? */
 static bool has_word(const char *text, const char *word)
@@ -745,19 +772,16 @@ static char *merged_dep(struct plan *pl, const struct arc *a, int u,
                     added = true;
             if (added)
                 continue;
-            tb_str(&t, rel);
-            tb_str(&t, ":");
-            if (k)
-                tb_str(&t, k->deps);
-            tb_str(&t, "\n");
+            if (k) {
+                tb_dep_line(&t, pl, k);
+            } else {
+                tb_str(&t, rel);
+                tb_str(&t, ":\n");
+            }
         }
     }
-    for (size_t i = 0; i < pl->nadd; i++) {
-        tb_str(&t, pl->add[i]->path);
-        tb_str(&t, ":");
-        tb_str(&t, pl->add[i]->deps);
-        tb_str(&t, "\n");
-    }
+    for (size_t i = 0; i < pl->nadd; i++)
+        tb_dep_line(&t, pl, pl->add[i]);
     if (t.oom) {
         free(t.s);
         return NULL;
