@@ -41,6 +41,8 @@ const struct prep_edit prep_edits[] = {
       "use UUID= for /dev/sdX-style names (fstab, crypttab, root=)" },
     { "add-drivers", true, edit_add_drivers, "LIST",
       "put these kernel modules in every initramfs (virtio_blk,...)" },
+    { "remove-tools", false, edit_remove_tools, NULL,
+      "disable other hypervisors' guest tools, remove them at first boot" },
     { "fix-leftovers", false, edit_fix_leftovers, NULL,
       "modprobe aliases, device caches, MAC-bound NIC config, X drivers" },
     { "cloud-init-datasource", true, edit_cloud_init_datasource, "LIST",

@@ -170,6 +170,9 @@ int edit_fstab_uuids(struct prep *p, const char *arg, vf_error **errp);
 /* edit-initramfs.c */
 int edit_add_drivers(struct prep *p, const char *arg, vf_error **errp);
 
+/* edit-tools.c */
+int edit_remove_tools(struct prep *p, const char *arg, vf_error **errp);
+
 /* edit-leftovers.c */
 int edit_fix_leftovers(struct prep *p, const char *arg, vf_error **errp);
 

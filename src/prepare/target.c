@@ -117,6 +117,7 @@ int prep_target_edits(struct prep_queue *q, const char *target,
     if ((pf->uuids && queue(q, "fstab-uuids", NULL, errp) < 0) ||
         (pf->bus && queue(q, "remap-devices", pf->bus, errp) < 0) ||
         queue(q, "add-drivers", pf->drivers, errp) < 0 ||
+        queue(q, "remove-tools", NULL, errp) < 0 ||
         queue(q, "fix-leftovers", NULL, errp) < 0 ||
         (pf->datasources &&
          queue(q, "cloud-init-datasource", pf->datasources, errp) < 0))
