@@ -34,282 +34,23 @@
 #include "prepare/initrd-build.h"
 #include "prepare/prepare.h"
 
-/* modules.dep / modules.alias / modules.builtin: Debian's are ~500 KiB,
- * 1.3 MiB and 30 KiB; 16 MiB is far beyond any real kernel. */
+/* modules.dep and modules.alias inside an initramfs: see kmods.c. */
 #define KTEXT_MAX (16u << 20)
-/* Modules a kernel ships: ~6000 today; more is junk. */
-#define KMODS_MAX 100000
 /* One module file (the largest in-tree modules are ~20 MiB unpacked),
  * and all the files one segment carries. */
 #define MODFILE_MAX (64u << 20)
 #define SEGMENT_MAX (512u << 20)
-/* Modules added to one initramfs with their dependencies (virtio needs
- * 6, Hyper-V 5), and the longest dependency chain followed. */
-#define CLOSURE_MAX 256
-#define DEP_DEPTH_MAX 32
-/* Names and dependency paths: module paths are short. */
-#define MODPATH_MAX 512
 /* Drivers one --add-drivers names. */
 #define DRIVERS_MAX 32
 /* Entries of the initramfs remembered (directories, symlinks, module
- * files): a big Debian initramfs has ~3000 files. */
+ * files), and the bytes of their names: a big Debian initramfs has ~3000
+ * files. */
 #define ARC_NAMES_MAX 200000
-/* A modules tree walked when there is no modules.dep. */
-#define WALK_DEPTH 12
-#define WALK_MAX 200000
+#define ARC_BYTES_MAX (32u << 20)
 /* conf/modules and etc/cmdline.d files: a few lines. */
 #define SMALL_MAX (1u << 20)
 /* Copying the old initramfs into the new file, piece by piece. */
 #define COPY_CHUNK (1u << 20)
-
-/* ---- what the guest's kernel has (modules.dep, modules.builtin) ---- */
-
-struct kmod {
-    char name[64];             /* '_' form */
-    const char *path;          /* relative to the modules dir */
-    const char *deps;          /* the text after ':' */
-    int color;                 /* closure walk: 0 new, 1 open, 2 done */
-};
-
-struct kmod_db {
-    struct kmod *v;
-    size_t n, cap;
-    char *text;                /* modules.dep, cut in place */
-    char **walked;             /* paths found by a walk (no modules.dep) */
-    size_t nwalked;
-    char *builtin;             /* modules.builtin */
-    char *alias;               /* modules.alias */
-    bool have_dep;
-};
-
-static void kmod_db_free(struct kmod_db *db)
-{
-    free(db->v);
-    free(db->text);
-    for (size_t i = 0; i < db->nwalked; i++)
-        free(db->walked[i]);
-    free(db->walked);
-    free(db->builtin);
-    free(db->alias);
-    memset(db, 0, sizeof(*db));
-}
-
-/* A module path we are willing to place in an initramfs: relative,
- * printable, no "." or ".." or empty components. */
-static bool modpath_ok(const char *p)
-{
-    size_t n = strlen(p);
-    if (n == 0 || n >= MODPATH_MAX || p[0] == '/')
-        return false;
-    for (const char *c = p; *c; c++)
-        if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f)
-            return false;
-    for (const char *s = p; *s;) {
-        size_t l = strcspn(s, "/");
-        if (l == 0 || (l == 1 && s[0] == '.') ||
-            (l == 2 && s[0] == '.' && s[1] == '.'))
-            return false;
-        s += l;
-        if (*s == '/')
-            s++;
-    }
-    return true;
-}
-
-/* "/lib/modules/VER/kernel/x.ko" (old depmod) -> "kernel/x.ko" */
-static const char *modpath_rel(const char *p, const char *ver)
-{
-    if (p[0] != '/')
-        return p;
-    static const char *const pre[] = { "/lib/modules/", "/usr/lib/modules/" };
-    for (int i = 0; i < 2; i++) {
-        size_t l = strlen(pre[i]), vl = strlen(ver);
-        if (!strncmp(p, pre[i], l) && !strncmp(p + l, ver, vl) &&
-            p[l + vl] == '/')
-            return p + l + vl + 1;
-    }
-    return p;
-}
-
-static int kmod_add(struct kmod_db *db, const char *path, const char *deps,
-                    vf_error **errp)
-{
-    char name[64];
-    if (!modpath_ok(path) || !modname_from_file(path, name, sizeof(name)))
-        return 0;   /* not a module we could place: skipped */
-    if (db->n >= KMODS_MAX) {
-        error_setg(errp, "more than %d modules listed", KMODS_MAX);
-        return -1;
-    }
-    if (db->n == db->cap) {
-        size_t nc = db->cap ? db->cap * 2 : 256;
-        struct kmod *nv = realloc(db->v, nc * sizeof(*nv));
-        if (!nv) {
-            error_setg(errp, "out of memory");
-            return -1;
-        }
-        db->v = nv;
-        db->cap = nc;
-    }
-    struct kmod *k = &db->v[db->n++];
-    memcpy(k->name, name, sizeof(name));
-    k->path = path;
-    k->deps = deps;
-    k->color = 0;
-    return 0;
-}
-
-static struct kmod *kmod_by_name(struct kmod_db *db, const char *name)
-{
-    for (size_t i = 0; i < db->n; i++)
-        if (!strcmp(db->v[i].name, name))
-            return &db->v[i];
-    return NULL;
-}
-
-static struct kmod *kmod_by_path(struct kmod_db *db, const char *path)
-{
-    for (size_t i = 0; i < db->n; i++)
-        if (!strcmp(db->v[i].path, path))
-            return &db->v[i];
-    return NULL;
-}
-
-struct kwalk {
-    struct prep *p;
-    struct kmod_db *db;
-    char dir[1024];            /* guest path being listed */
-    size_t base;               /* length of the modules dir in dir */
-    int depth;
-    size_t seen;
-    bool oom;
-};
-
-static int kwalk_cb(const char *name, enum gtype t, void *opaque)
-{
-    struct kwalk *w = opaque;
-    if (++w->seen > WALK_MAX)
-        return 1;
-    size_t l = strlen(w->dir);
-    if (l + strlen(name) + 2 >= sizeof(w->dir))
-        return 0;
-    if (t == GT_DIR && w->depth < WALK_DEPTH) {
-        snprintf(w->dir + l, sizeof(w->dir) - l, "/%s", name);
-        w->depth++;
-        vf_error *err = NULL;
-        if (gview_list(w->p->v, w->dir, WALK_MAX, kwalk_cb, w, &err) < 0)
-            error_free(err);
-        w->depth--;
-        w->dir[l] = 0;
-    } else if (t == GT_FILE) {
-        char mod[64];
-        if (!modname_from_file(name, mod, sizeof(mod)))
-            return 0;
-        if (w->db->nwalked >= KMODS_MAX)
-            return 1;
-        char *rel = NULL;
-        if (asprintf(&rel, "%s/%s", w->dir + w->base + 1, name) < 0) {
-            w->oom = true;
-            return 1;
-        }
-        char **nv = realloc(w->db->walked,
-                            (w->db->nwalked + 1) * sizeof(*nv));
-        if (!nv) {
-            free(rel);
-            w->oom = true;
-            return 1;
-        }
-        w->db->walked = nv;
-        w->db->walked[w->db->nwalked++] = rel;
-    }
-    return 0;
-}
-
-/* Read the kernel's modules.dep (or walk its modules tree),
- * modules.builtin and modules.alias. */
-static int kmod_db_load(struct prep *p, const char *mdir, const char *ver,
-                        struct kmod_db *db, vf_error **errp)
-{
-    char path[1200];
-    size_t len = 0;
-    snprintf(path, sizeof(path), "%s/modules.dep", mdir);
-    db->text = prep_read(p, path, KTEXT_MAX, &len, errp);
-    if (!db->text && prep_exists(p, path))
-        return -1;
-    if (db->text) {
-        db->have_dep = true;
-        for (char *line = db->text, *nl; line && *line; line = nl) {
-            nl = strchr(line, '\n');
-            if (nl)
-                *nl++ = 0;
-            char *colon = strchr(line, ':');
-            if (!colon)
-                continue;
-            *colon = 0;
-            if (kmod_add(db, modpath_rel(line, ver), colon + 1, errp) < 0)
-                return -1;
-        }
-    } else {
-        prep_warn(p, "%s: no modules.dep; modules found by walking the "
-                  "tree, their dependencies not known", mdir);
-        struct kwalk w = { .p = p, .db = db };
-        snprintf(w.dir, sizeof(w.dir), "%s", mdir);
-        w.base = strlen(w.dir);
-        vf_error *err = NULL;
-        if (gview_list(p->v, w.dir, WALK_MAX, kwalk_cb, &w, &err) < 0)
-            error_free(err);
-        if (w.oom) {
-            error_setg(errp, "out of memory");
-            return -1;
-        }
-        for (size_t i = 0; i < db->nwalked; i++)
-            if (kmod_add(db, db->walked[i], "", errp) < 0)
-                return -1;
-    }
-    vf_error *err = NULL;
-    snprintf(path, sizeof(path), "%s/modules.builtin", mdir);
-    db->builtin = prep_read(p, path, KTEXT_MAX, &len, &err);
-    if (err) {
-        prep_warn(p, "%s", error_msg(err));
-        error_free(err);
-        err = NULL;
-    }
-    snprintf(path, sizeof(path), "%s/modules.alias", mdir);
-    db->alias = prep_read(p, path, KTEXT_MAX, &len, &err);
-    if (err) {
-        prep_warn(p, "%s", error_msg(err));
-        error_free(err);
-    }
-    return 0;
-}
-
-static bool kmod_builtin(struct kmod_db *db, struct json_object *kj,
-                         const char *name)
-{
-    struct json_object *drv, *d, *b;
-    if (json_object_object_get_ex(kj, "drivers", &drv) &&
-        json_object_object_get_ex(drv, name, &d) &&
-        json_object_object_get_ex(d, "builtin", &b) &&
-        json_object_get_boolean(b))
-        return true;
-    if (!db->builtin)
-        return false;
-    for (const char *l = db->builtin; *l;) {
-        size_t n = strcspn(l, "\n");
-        char line[MODPATH_MAX], mod[64];
-        if (n < sizeof(line)) {
-            memcpy(line, l, n);
-            line[n] = 0;
-            if (modname_from_file(line, mod, sizeof(mod)) &&
-                !strcmp(mod, name))
-                return true;
-        }
-        l += n;
-        if (*l)
-            l++;
-    }
-    return false;
-}
 
 /* ---- what the initramfs holds (through the scanner's visitor) ---- */
 
@@ -323,7 +64,7 @@ struct arc_name {
 struct arc {
     const char *ver;
     struct arc_name *v;
-    size_t n, cap;
+    size_t n, cap, bytes;
     bool overflow, oom;
     const char *toobig;        /* a file to merge larger than we take */
     /* captured files (the last of each name wins, as in the kernel) */
@@ -363,10 +104,12 @@ static void arc_free(struct arc *a)
 
 static void arc_remember(struct arc *a, const char *name, int type)
 {
-    if (a->n >= ARC_NAMES_MAX) {
+    size_t l = strlen(name) + 1;
+    if (a->n >= ARC_NAMES_MAX || l > ARC_BYTES_MAX - a->bytes) {
         a->overflow = true;
         return;
     }
+    a->bytes += l;
     if (a->n == a->cap) {
         size_t nc = a->cap ? a->cap * 2 : 256;
         struct arc_name *nv = realloc(a->v, nc * sizeof(*nv));
@@ -518,7 +261,8 @@ static int arc_scan(struct prep *p, const char *initrd, struct arc *a,
         return -1;
     }
     if (a->overflow) {
-        error_setg(errp, "more than %d entries", ARC_NAMES_MAX);
+        error_setg(errp, "more than %d entries or %u bytes of names",
+                   ARC_NAMES_MAX, ARC_BYTES_MAX);
         return -1;
     }
     if (a->toobig) {
@@ -532,151 +276,7 @@ static int arc_scan(struct prep *p, const char *initrd, struct arc *a,
     return 0;
 }
 
-/* ---- the plan for one kernel ---- */
-
-struct plan {
-    struct prep *p;
-    struct kmod_db *db;
-    const char *ver;
-    struct kmod *add[CLOSURE_MAX];   /* dependencies first */
-    size_t nadd;
-    bool loop_warned, too_deep, too_many;
-};
-
-static int plan_visit(struct plan *pl, struct kmod *k, int depth)
-{
-    if (k->color == 2)
-        return 0;
-    if (k->color == 1) {
-        if (!pl->loop_warned)
-            prep_warn(pl->p, "kernel %s: modules.dep has a dependency loop "
-                      "through %s; the loop is cut", pl->ver, k->name);
-        pl->loop_warned = true;
-        return 0;
-    }
-    if (depth > DEP_DEPTH_MAX) {
-        pl->too_deep = true;
-        return -1;
-    }
-    k->color = 1;
-    for (const char *s = k->deps; *s;) {
-        s += strspn(s, " \t\r");
-        size_t l = strcspn(s, " \t\r");
-        if (!l)
-            break;
-        char dep[MODPATH_MAX];
-        if (l < sizeof(dep)) {
-            memcpy(dep, s, l);
-            dep[l] = 0;
-            struct kmod *d = kmod_by_path(pl->db, modpath_rel(dep, pl->ver));
-            if (!d)
-                prep_warn(pl->p, "kernel %s: %s needs %s, which modules.dep "
-                          "does not list; not added", pl->ver, k->name, dep);
-            else if (plan_visit(pl, d, depth + 1) < 0)
-                return -1;
-        }
-        s += l;
-    }
-    k->color = 2;
-    if (pl->nadd >= CLOSURE_MAX) {
-        pl->too_many = true;
-        return -1;
-    }
-    pl->add[pl->nadd++] = k;
-    return 0;
-}
-
-/* What the guest falls back to without a driver. */
-static const char *fallback_of(const char *name)
-{
-    static const char *const fb[][2] = {
-        { "virtio_blk", "attach its disks as SATA or IDE instead of "
-                        "virtio-blk" },
-        { "virtio_scsi", "attach its disks as SATA or virtio-blk instead of "
-                         "virtio-scsi" },
-        { "virtio_pci", "no virtio device works: use SATA disks and an "
-                        "e1000 NIC" },
-        { "virtio_net", "use an e1000 NIC" },
-        { "hv_vmbus", "no Hyper-V device works: a generation 1 VM with IDE "
-                      "disks and a legacy NIC (not on Azure)" },
-        { "hv_storvsc", "IDE disks on a generation 1 Hyper-V VM (not on "
-                        "Azure)" },
-        { "hv_netvsc", "a legacy network adapter on Hyper-V generation 1; "
-                       "no network on Azure" },
-        { "xen_blkfront", "emulated IDE disks (HVM guests only)" },
-        { "xen_netfront", "an emulated NIC (HVM guests only)" },
-        { "vmw_pvscsi", "use the LSI Logic SCSI controller" },
-        { "vmxnet3", "use an e1000 or e1000e NIC" },
-        { "nvme", "no disk on NVMe (AWS Nitro) instances: use a Xen "
-                  "instance type" },
-        { "ena", "no network on AWS Nitro instances" },
-    };
-    for (size_t i = 0; i < sizeof(fb) / sizeof(fb[0]); i++)
-        if (!strcmp(fb[i][0], name))
-            return fb[i][1];
-    return "the devices it drives will not work";
-}
-
 /* ---- building the segment ---- */
-
-struct textbuf {
-    char *s;
-    size_t len, cap;
-    bool oom;
-};
-
-static void tb_add(struct textbuf *t, const char *s, size_t n)
-{
-    if (t->oom)
-        return;
-    if (t->len + n + 1 > t->cap) {
-        size_t nc = t->cap ? t->cap : 4096;
-        while (nc < t->len + n + 1)
-            nc *= 2;
-        char *ns = realloc(t->s, nc);
-        if (!ns) {
-            t->oom = true;
-            return;
-        }
-        t->s = ns;
-        t->cap = nc;
-    }
-    memcpy(t->s + t->len, s, n);
-    t->len += n;
-    t->s[t->len] = 0;
-}
-
-static void tb_str(struct textbuf *t, const char *s)
-{
-    tb_add(t, s, strlen(s));
-}
-
-/* "path: dep dep\n" for k, with only the dependencies modules.dep
- * lists as modules we could place (relative paths). */
-static void tb_dep_line(struct textbuf *t, struct plan *pl,
-                        const struct kmod *k)
-{
-    tb_str(t, k->path);
-    tb_str(t, ":");
-    for (const char *s = k->deps; *s;) {
-        s += strspn(s, " \t\r");
-        size_t l = strcspn(s, " \t\r");
-        if (!l)
-            break;
-        char dep[MODPATH_MAX];
-        if (l < sizeof(dep)) {
-            memcpy(dep, s, l);
-            dep[l] = 0;
-            struct kmod *d = kmod_by_path(pl->db, modpath_rel(dep, pl->ver));
-            if (d) {
-                tb_str(t, " ");
-                tb_str(t, d->path);
-            }
-        }
-        s += l;
-    }
-    tb_str(t, "\n");
-}
 
 /* Does a whitespace-separated list (conf/modules, add_drivers) hold
  * word as a line's first word / as a word? */
@@ -702,7 +302,7 @@ static bool has_word(const char *text, const char *word)
 static int seg_dirs(struct cpiow *w, const struct arc *a, struct textbuf *made,
                     const char *path, vf_error **errp)
 {
-    char buf[MODPATH_MAX + 64];
+    char buf[KMOD_PATH_MAX + 64];
     if (strlen(path) >= sizeof(buf)) {
         error_setg(errp, "%s: path too long", path);
         return -1;
@@ -710,15 +310,15 @@ static int seg_dirs(struct cpiow *w, const struct arc *a, struct textbuf *made,
     strcpy(buf, path);
     for (char *s = buf; (s = strchr(s, '/')); s++) {
         *s = 0;
-        char key[MODPATH_MAX + 70];
+        char key[KMOD_PATH_MAX + 70];
         snprintf(key, sizeof(key), "\n%s\n", buf);
         if (!arc_type(a, buf) && !(made->s && strstr(made->s, key))) {
             if (cpiow_add(w, buf, 0040755, NULL, 0, errp) < 0)
                 return -1;
             if (!made->len)
-                tb_str(made, "\n");
-            tb_str(made, buf);
-            tb_str(made, "\n");
+                textbuf_str(made, "\n");
+            textbuf_str(made, buf);
+            textbuf_str(made, "\n");
         }
         *s = '/';
     }
@@ -727,7 +327,7 @@ static int seg_dirs(struct cpiow *w, const struct arc *a, struct textbuf *made,
 
 /* modules.dep for the segment: the archive's (or, without one, a line
  * per module file it holds), with the added modules' lines. */
-static char *merged_dep(struct plan *pl, const struct arc *a, int u,
+static char *merged_dep(struct kmod_plan *pl, const struct arc *a, int u,
                         const char *base, size_t *len)
 {
     struct textbuf t = { 0 };
@@ -738,7 +338,7 @@ static char *merged_dep(struct plan *pl, const struct arc *a, int u,
             const char *colon = memchr(l, ':', n);
             bool replaced = false;
             if (colon) {
-                char path[MODPATH_MAX], mod[64];
+                char path[KMOD_PATH_MAX], mod[64];
                 size_t pn = (size_t)(colon - l);
                 if (pn < sizeof(path)) {
                     memcpy(path, l, pn);
@@ -750,8 +350,8 @@ static char *merged_dep(struct plan *pl, const struct arc *a, int u,
                 }
             }
             if (!replaced && n) {
-                tb_add(&t, l, n);
-                tb_str(&t, "\n");
+                textbuf_add(&t, l, n);
+                textbuf_str(&t, "\n");
             }
             l += n;
             if (*l)
@@ -765,23 +365,19 @@ static char *merged_dep(struct plan *pl, const struct arc *a, int u,
                 nm[bl] != '/')
                 continue;
             const char *rel = nm + bl + 1;
-            struct kmod *k = kmod_by_path(pl->db, rel);
-            bool added = false;
-            for (size_t j = 0; j < pl->nadd; j++)
-                if (k && pl->add[j] == k)
-                    added = true;
-            if (added)
+            struct kmod *k = kmod_by_path(pl->db, pl->ver, rel);
+            if (k && kmod_plan_has(pl, k))
                 continue;
             if (k) {
-                tb_dep_line(&t, pl, k);
+                kmod_dep_line(&t, pl, k);
             } else {
-                tb_str(&t, rel);
-                tb_str(&t, ":\n");
+                textbuf_str(&t, rel);
+                textbuf_str(&t, ":\n");
             }
         }
     }
     for (size_t i = 0; i < pl->nadd; i++)
-        tb_dep_line(&t, pl, pl->add[i]);
+        kmod_dep_line(&t, pl, pl->add[i]);
     if (t.oom) {
         free(t.s);
         return NULL;
@@ -790,127 +386,16 @@ static char *merged_dep(struct plan *pl, const struct arc *a, int u,
     return t.s ? t.s : strdup("");
 }
 
-/* The kmod index of a modules.dep text (keys: module names). */
-static int dep_index(char *text, uint8_t **out, size_t *olen,
-                     vf_error **errp)
-{
-    size_t lines = 0;
-    for (const char *c = text; *c; c++)
-        lines += *c == '\n';
-    struct modindex_entry *e = calloc(lines + 1, sizeof(*e));
-    char (*names)[64] = calloc(lines + 1, sizeof(*names));
-    char *copy = strdup(text);
-    int r = -1;
-    if (!e || !names || !copy) {
-        error_setg(errp, "out of memory");
-        goto out;
-    }
-    size_t n = 0;
-    for (char *l = copy, *nl; l && *l && n <= lines; l = nl) {
-        nl = strchr(l, '\n');
-        if (nl)
-            *nl++ = 0;
-        char *colon = strchr(l, ':');
-        if (!colon)
-            continue;
-        *colon = 0;
-        bool ok = modname_from_file(l, names[n], sizeof(names[n]));
-        *colon = ':';
-        if (!ok)
-            continue;
-        e[n].key = names[n];
-        e[n].value = l;
-        e[n].priority = (uint32_t)n;
-        n++;
-    }
-    r = modindex_build(e, n, out, olen, errp);
-out:
-    free(e);
-    free(names);
-    free(copy);
-    return r;
-}
-
-/* "alias PATTERN MODULE" lines to the index; kmod's alias_normalize
- * turns '-' into '_' outside brackets. */
-static int alias_index(const char *text, uint8_t **out, size_t *olen,
-                       vf_error **errp)
-{
-    size_t lines = 1;
-    for (const char *c = text; *c; c++)
-        lines += *c == '\n';
-    struct modindex_entry *e = calloc(lines, sizeof(*e));
-    char *copy = strdup(text);
-    int r = -1;
-    if (!e || !copy) {
-        error_setg(errp, "out of memory");
-        goto out;
-    }
-    size_t n = 0;
-    for (char *l = copy, *nl; l && *l && n < lines; l = nl) {
-        nl = strchr(l, '\n');
-        if (nl)
-            *nl++ = 0;
-        if (strncmp(l, "alias ", 6))
-            continue;
-        char *pat = l + 6, *mod = strchr(pat, ' ');
-        if (!mod)
-            continue;
-        *mod++ = 0;
-        mod[strcspn(mod, " \t\r")] = 0;
-        int depth = 0;
-        bool ok = *pat && *mod && strlen(pat) <= MODINDEX_KEY_MAX;
-        for (char *c = pat; ok && *c; c++) {
-            if ((unsigned char)*c >= 128)
-                ok = false;
-            else if (*c == '[')
-                depth++;
-            else if (*c == ']')
-                depth--;
-            else if (*c == '-' && depth == 0)
-                *c = '_';
-        }
-        if (!ok || depth != 0)
-            continue;
-        e[n].key = pat;
-        e[n].value = mod;
-        e[n].priority = (uint32_t)n;
-        n++;
-    }
-    r = modindex_build(e, n, out, olen, errp);
-out:
-    free(e);
-    free(copy);
-    return r;
-}
-
 /* The archive's modules.alias plus the guest's lines for the added
  * modules; NULL (nothing to write) when neither has any. */
-static char *merged_alias(struct plan *pl, const struct arc *a, int u)
+static char *merged_alias(struct kmod_plan *pl, const struct arc *a, int u)
 {
     struct textbuf t = { 0 };
     if (a->alias[u])
-        tb_str(&t, a->alias[u]);
+        textbuf_str(&t, a->alias[u]);
     if (t.len && t.s[t.len - 1] != '\n')
-        tb_str(&t, "\n");
-    const char *g = pl->db->alias;
-    for (const char *l = g; l && *l;) {
-        size_t n = strcspn(l, "\n");
-        const char *sp = n > 6 ? memchr(l + 6, ' ', n - 6) : NULL;
-        if (sp && !strncmp(l, "alias ", 6)) {
-            size_t ml = n - (size_t)(sp + 1 - l);
-            for (size_t i = 0; i < pl->nadd; i++)
-                if (strlen(pl->add[i]->name) == ml &&
-                    !strncmp(sp + 1, pl->add[i]->name, ml)) {
-                    tb_add(&t, l, n);
-                    tb_str(&t, "\n");
-                    break;
-                }
-        }
-        l += n;
-        if (*l)
-            l++;
-    }
+        textbuf_str(&t, "\n");
+    kmod_alias_lines(pl, &t);
     if (t.oom || !t.len) {
         free(t.s);
         return NULL;
@@ -951,13 +436,13 @@ static int seg_file(struct cpiow *w, const struct arc *a,
     return cpiow_add(w, path, 0100644, d, n, errp);
 }
 
-static int seg_build(struct plan *pl, const struct arc *a, const char *base,
+static int seg_build(struct kmod_plan *pl, const struct arc *a, const char *base,
                      const char *mdir, const char *const *names, size_t nn,
                      enum gen gen, struct cpiow *w, vf_error **errp)
 {
     struct prep *p = pl->p;
     struct textbuf made = { 0 };
-    char path[MODPATH_MAX + 128], gpath[1200];
+    char path[KMOD_PATH_MAX + 128], gpath[1200];
     size_t total = 0;
     int r = -1;
     char *dep = NULL, *alias = NULL;
@@ -994,7 +479,7 @@ static int seg_build(struct plan *pl, const struct arc *a, const char *base,
     }
     snprintf(path, sizeof(path), "%s/modules.dep", base);
     if (seg_file(w, a, &made, path, dep, dlen, errp) < 0 ||
-        dep_index(dep, &bin, &blen, errp) < 0)
+        kmod_dep_index(dep, &bin, &blen, errp) < 0)
         goto out;
     snprintf(path, sizeof(path), "%s/modules.dep.bin", base);
     if (seg_file(w, a, &made, path, bin, blen, errp) < 0)
@@ -1009,7 +494,7 @@ static int seg_build(struct plan *pl, const struct arc *a, const char *base,
     else if ((alias = merged_alias(pl, a, u))) {
         snprintf(path, sizeof(path), "%s/modules.alias", base);
         if (seg_file(w, a, &made, path, alias, strlen(alias), errp) < 0 ||
-            alias_index(alias, &bin, &blen, errp) < 0)
+            kmod_alias_index(alias, &bin, &blen, errp) < 0)
             goto out;
         snprintf(path, sizeof(path), "%s/modules.alias.bin", base);
         if (seg_file(w, a, &made, path, bin, blen, errp) < 0)
@@ -1019,36 +504,36 @@ static int seg_build(struct plan *pl, const struct arc *a, const char *base,
     struct textbuf cfg = { 0 };
     if (gen == GEN_ITOOLS) {
         if (a->conf_modules) {
-            tb_str(&cfg, a->conf_modules);
+            textbuf_str(&cfg, a->conf_modules);
             if (cfg.len && cfg.s[cfg.len - 1] != '\n')
-                tb_str(&cfg, "\n");
+                textbuf_str(&cfg, "\n");
         }
         for (size_t i = 0; i < nn; i++)
             if (!a->conf_modules || !has_word(a->conf_modules, names[i])) {
-                tb_str(&cfg, names[i]);
-                tb_str(&cfg, "\n");
+                textbuf_str(&cfg, names[i]);
+                textbuf_str(&cfg, "\n");
             }
         snprintf(path, sizeof(path), "conf/modules");
     } else if (gen == GEN_DRACUT) {
-        tb_str(&cfg, "rd.driver.pre=");
+        textbuf_str(&cfg, "rd.driver.pre=");
         bool first = true;
         const char *old = a->cmdline_conf;
         const char *o = old ? strstr(old, "rd.driver.pre=") : NULL;
         if (o) {
             o += 14;
             size_t l = strcspn(o, " \t\r\n");
-            tb_add(&cfg, o, l);
+            textbuf_add(&cfg, o, l);
             first = l == 0;
         }
         for (size_t i = 0; i < nn; i++) {
             if (o && has_word(o, names[i]))
                 continue;
             if (!first)
-                tb_str(&cfg, ",");
-            tb_str(&cfg, names[i]);
+                textbuf_str(&cfg, ",");
+            textbuf_str(&cfg, names[i]);
             first = false;
         }
-        tb_str(&cfg, "\n");
+        textbuf_str(&cfg, "\n");
         snprintf(path, sizeof(path), "etc/cmdline.d/50-vmferry.conf");
     }
     if (cfg.oom) {
@@ -1106,52 +591,65 @@ out:
     return r;
 }
 
-/* initrd := its old content, NUL padding, the segment.  The old content
+/* initrd := its old content, NUL padding, the segment.  The new file is
+ * written whole under a temporary name first (a full /boot fails here,
+ * leaving the guest as it was), then takes the name.  The old content
  * stays as initrd.pre-vmferry (a hard link) unless an earlier run kept
  * one already. */
 static int initrd_replace(struct prep *p, const char *initrd,
                           const struct cpiow *w, const char *why,
                           vf_error **errp)
 {
-    char backup[1100], tmp[1100];
-    snprintf(backup, sizeof(backup), "%s.pre-vmferry", initrd);
-    snprintf(tmp, sizeof(tmp), "%s.vmferry-old", initrd);
+    char backup[1200], tmp[1200];
+    if ((size_t)snprintf(backup, sizeof(backup), "%s.pre-vmferry", initrd) >=
+            sizeof(backup) ||
+        (size_t)snprintf(tmp, sizeof(tmp), "%s.vmferry-new", initrd) >=
+            sizeof(tmp)) {
+        error_setg(errp, "%.64s...: path too long", initrd);
+        return -1;
+    }
     uint32_t uid = 0, gid = 0;
     int mode = 0644;
     if (gview_owner(p->v, initrd, &uid, &gid, &mode) < 0) {
         error_setg(errp, "%s: cannot read its owner", initrd);
         return -1;
     }
-    const char *src = backup;
-    bool fresh = gview_lstat(p->v, backup) == GT_NONE;
-    if (!fresh) {
-        src = tmp;
-        if (gview_remove(p->v, tmp, false, errp) < 0)
-            return -1;
-    }
-    if (gview_link(p->v, initrd, src, errp) < 0 ||
-        gview_remove(p->v, initrd, false, errp) < 0 ||
-        gview_write(p->v, initrd, "", 0, mode, uid, gid, GV_NOFOLLOW,
+    uint64_t size = 0, old = 0;
+    static const uint8_t zeros[1024];
+    vf_error *err = NULL;
+    gview_stat(p->v, initrd, &old);
+    if (gview_remove(p->v, tmp, false, errp) < 0 ||
+        gview_write(p->v, tmp, "", 0, mode, uid, gid, GV_NOFOLLOW,
                     errp) < 0)
+        return -1;
+    if (copy_into(p, initrd, tmp, &size, &err) < 0)
+        goto fail;
+    /* at least 4 NULs (an lz4 legacy stream ends at a zero block size),
+     * and the segment on a 512-byte boundary (the kernel wants 4) */
+    size_t pad = (size_t)((512 - size % 512) % 512);
+    if (pad < 4)
+        pad += 512;
+    if (gview_append(p->v, tmp, zeros, pad, &err) < 0 ||
+        gview_append(p->v, tmp, w->buf, w->len, &err) < 0)
+        goto fail;
+    bool fresh = gview_lstat(p->v, backup) == GT_NONE;
+    if ((fresh && gview_link(p->v, initrd, backup, errp) < 0) ||
+        gview_remove(p->v, initrd, false, errp) < 0 ||
+        gview_link(p->v, tmp, initrd, errp) < 0 ||
+        gview_remove(p->v, tmp, false, errp) < 0)
         return -1;
     if (fresh)
         prep_log(p, backup, why, "Keeping the original initramfs as %s",
                  backup);
-    uint64_t size;
-    if (copy_into(p, src, initrd, &size, errp) < 0)
-        return -1;
-    /* at least 4 NULs (an lz4 legacy stream ends at a zero block size),
-     * and the segment on a 512-byte boundary (the kernel wants 4) */
-    static const uint8_t zeros[1024];
-    size_t pad = (size_t)((512 - size % 512) % 512);
-    if (pad < 4)
-        pad += 512;
-    if (gview_append(p->v, initrd, zeros, pad, errp) < 0 ||
-        gview_append(p->v, initrd, w->buf, w->len, errp) < 0)
-        return -1;
-    if (!fresh && gview_remove(p->v, tmp, false, errp) < 0)
-        return -1;
     return 0;
+fail:
+    /* give the space back; the original was not touched */
+    gview_remove(p->v, tmp, false, NULL);
+    error_propagate(errp, err);
+    error_prepend(errp, "writing the new initramfs (%llu bytes, beside the "
+                  "old one until it is whole): ",
+                  (unsigned long long)(old + 516 + w->len));
+    return -1;
 }
 
 /* ---- per kernel ---- */
@@ -1199,6 +697,38 @@ static const char *arc_base(const struct arc *a, const char *ver,
     return out;
 }
 
+static bool json_builtin(struct json_object *kj, const char *name)
+{
+    struct json_object *drv, *d, *b;
+    return json_object_object_get_ex(kj, "drivers", &drv) &&
+           json_object_object_get_ex(drv, name, &d) &&
+           json_object_object_get_ex(d, "builtin", &b) &&
+           json_object_get_boolean(b);
+}
+
+/* The regular file a symlink names (one level, same directory when
+ * relative), into out. */
+static int resolve_link(struct prep *p, const char *link, char *out,
+                        size_t len)
+{
+    char *t = gview_readlink(p->v, link);
+    if (!t || !*t || strstr(t, "..")) {
+        free(t);
+        return -1;
+    }
+    int n;
+    if (t[0] == '/') {
+        n = snprintf(out, len, "%s", t);
+    } else {
+        const char *slash = strrchr(link, '/');
+        n = snprintf(out, len, "%.*s/%s", (int)(slash - link), link, t);
+    }
+    free(t);
+    if (n < 0 || (size_t)n >= len || gview_lstat(p->v, out) != GT_FILE)
+        return -1;
+    return 0;
+}
+
 struct added {
     const char *names[DRIVERS_MAX];
     size_t n;
@@ -1218,7 +748,8 @@ static int kernel_one(struct prep *p, struct json_object *kj,
     struct kmod_db db = { 0 };
     struct arc a = { .ver = ver };
     struct cpiow w = { .max = SEGMENT_MAX + (64u << 20) };
-    struct plan pl = { .p = p, .db = &db, .ver = ver };
+    struct kmod_plan pl = { .p = p, .db = &db, .ver = ver };
+    char real[1100];
     const char *names[DRIVERS_MAX];
     size_t nn = 0;
     int r = -1;
@@ -1231,13 +762,15 @@ static int kernel_one(struct prep *p, struct json_object *kj,
         goto out;
     /* which of the wanted drivers need adding */
     const char *todo[DRIVERS_MAX];
+    bool builtin[DRIVERS_MAX];
     size_t ntodo = 0;
+    kmod_builtin(&db, (const char *const *)want, nwant, builtin);
     for (size_t i = 0; i < nwant; i++) {
-        if (kmod_builtin(&db, kj, want[i]))
+        if (builtin[i] || json_builtin(kj, want[i]))
             continue;
         if (!kmod_by_name(&db, want[i])) {
             prep_warn(p, "kernel %s has no %s driver: %s", ver, want[i],
-                      fallback_of(want[i]));
+                      kmod_fallback(want[i]));
             continue;
         }
         todo[ntodo++] = want[i];
@@ -1253,6 +786,16 @@ static int kernel_one(struct prep *p, struct json_object *kj,
         r = 0;
         goto out;
     }
+    /* a symlink (initrd.img -> initrd.img-VER): edit what it names */
+    if (gview_lstat(p->v, initrd) == GT_LINK) {
+        if (resolve_link(p, initrd, real, sizeof(real)) < 0) {
+            prep_warn(p, "%s: a symbolic link vmferry does not follow; "
+                      "left unchanged", initrd);
+            r = 0;
+            goto out;
+        }
+        initrd = real;
+    }
     vf_error *serr = NULL;
     if (arc_scan(p, initrd, &a, &serr) < 0) {
         prep_warn(p, "%s: cannot read it as an initramfs (%s); left "
@@ -1265,12 +808,8 @@ static int kernel_one(struct prep *p, struct json_object *kj,
     for (size_t i = 0; i < ntodo; i++) {
         if (arc_has_module(&a, todo[i]))
             continue;
-        if (plan_visit(&pl, kmod_by_name(&db, todo[i]), 0) < 0) {
-            error_setg(errp, "kernel %s: %s", ver, pl.too_deep
-                       ? "modules.dep dependency chain deeper than 32"
-                       : "more than 256 modules to add");
+        if (kmod_plan_add(&pl, kmod_by_name(&db, todo[i]), errp) < 0)
             goto out;
-        }
         names[nn++] = todo[i];
     }
     if (!nn) {
@@ -1329,15 +868,15 @@ static int persist(struct prep *p, const struct added *d, vf_error **errp)
             return -1;
         struct textbuf t = { 0 };
         if (old) {
-            tb_add(&t, old, len);
+            textbuf_add(&t, old, len);
             if (len && old[len - 1] != '\n')
-                tb_str(&t, "\n");
+                textbuf_str(&t, "\n");
         }
         size_t before = t.len;
         for (size_t i = 0; i < d->n; i++)
             if (!old || !has_word(old, d->names[i])) {
-                tb_str(&t, d->names[i]);
-                tb_str(&t, "\n");
+                textbuf_str(&t, d->names[i]);
+                textbuf_str(&t, "\n");
             }
         int r = 0;
         if (t.oom) {
@@ -1365,7 +904,7 @@ static int persist(struct prep *p, const struct added *d, vf_error **errp)
         if (!old && prep_exists(p, f))
             return -1;
         struct textbuf t = { 0 };
-        tb_str(&t, "# vmferry: drivers the new hypervisor needs at boot\n"
+        textbuf_str(&t, "# vmferry: drivers the new hypervisor needs at boot\n"
                "add_drivers+=\" ");
         const char *s = old ? strstr(old, "add_drivers+=\"") : NULL;
         if (s) {
@@ -1380,16 +919,16 @@ static int persist(struct prep *p, const struct added *d, vf_error **errp)
                 for (size_t i = 0; i < d->n; i++)
                     dup |= !strcmp(tok, d->names[i]);
                 if (!dup) {
-                    tb_str(&t, tok);
-                    tb_str(&t, " ");
+                    textbuf_str(&t, tok);
+                    textbuf_str(&t, " ");
                 }
             }
         }
         for (size_t i = 0; i < d->n; i++) {
-            tb_str(&t, d->names[i]);
-            tb_str(&t, " ");
+            textbuf_str(&t, d->names[i]);
+            textbuf_str(&t, " ");
         }
-        tb_str(&t, "\"\n");
+        textbuf_str(&t, "\"\n");
         int r = 0;
         if (t.oom) {
             error_setg(errp, "out of memory");
