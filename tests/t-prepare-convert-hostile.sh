@@ -114,6 +114,22 @@ rc=0
     { cat deep.log; die "deep: not a one-line error"; }
 [ -e deep.out ] && die "deep: a failed prepare left its output"
 
+# ---- /boot too small for a second copy of the initramfs: a one-line
+# error, no output (the new file is written beside the old first) ----
+mkdir -p fat/lib/modules/6.1.0-13-amd64/kernel
+head -c 7000000 /dev/urandom > fat/blob
+(cd fat && find . | cpio -o -H newc --quiet) > fatinitrd.img
+python3 "$mk" debian full.raw --conversion --no-virtio-initrd --initrd-file fatinitrd.img 2>/dev/null || die "mk full"
+sha256sum full.raw > src.sha
+rc=0
+"$VMFERRY" prepare --target kvm full.raw full.out 2> full.log || rc=$?
+[ "$rc" -eq 1 ] || { cat full.log; die "full: exit $rc"; }
+[ "$(wc -l < full.log | tr -d ' ')" -ge 1 ] && tail -n 1 full.log | grep -q "^vmferry: prepare: --add-drivers: /boot/initrd.img-6.1.0-13-amd64: writing the new initramfs" ||
+    { cat full.log; die "full: no clear error"; }
+[ -e full.out ] && die "full: a failed prepare left its output"
+sha256sum -c --quiet src.sha || die "full: source changed"
+echo "full: ok"
+
 # ---- a 50 MB /etc/fstab: a warning, left alone ----
 python3 - <<'PY'
 line = b"/dev/sda2 / ext4 defaults 0 1\n"

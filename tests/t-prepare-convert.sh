@@ -325,6 +325,23 @@ grep -qx virtio_blk tree/conf/modules && die "dgpt: virtio_blk added for gce"
 dbg "$R" "cat /etc/cloud/cloud.cfg.d/99_vmferry-datasource.cfg" | grep -q '\[ GCE \]' || die "dgpt: datasource"
 echo "dgpt: ok"
 
+# ---- an initramfs path that is a symlink: the file it names is edited ----
+python3 "$mk" debian ln.raw --conversion --no-virtio-initrd 2>/dev/null || die "mk ln"
+b=$(part_off ln.raw 1)
+dbg "ln.raw?offset=$b" "dump /initrd.img-6.1.0-13-amd64 ln-orig.img"
+"$VMFERRY" prepare -q --in-place --upload ln-orig.img:/boot/initrd-real.img \
+    --link initrd-real.img:/boot/initrd.img-6.1.0-13-amd64 ln.raw || die "ln: making the link"
+"$VMFERRY" prepare -q --add-drivers virtio_blk ln.raw ln.out 2> ln.log || { cat ln.log; die "ln: prepare"; }
+B="ln.out?offset=$b"
+fsck_ok "$B" ln
+dbg "$B" "stat /initrd.img-6.1.0-13-amd64" | grep -q 'Fast link dest: "initrd-real.img"' || die "ln: the link was replaced"
+dbg "$B" "dump /initrd-real.img ln-new.img"
+dbg "$B" "dump /initrd-real.img.pre-vmferry ln-pre.img"
+cmp -s ln-pre.img ln-orig.img || die "ln: backup of the real file"
+kernel_unpack ln-orig.img ln-new.img lntree
+find lntree -name 'virtio_blk.ko*' | grep -q . || die "ln: virtio_blk not added to the real file"
+echo "ln: ok"
+
 # ---- running twice: nothing more to add, the backup is kept ----
 cp deb.qcow2 again.qcow2
 "$VMFERRY" prepare --target kvm --json --in-place again.qcow2 > again.json 2> again.log || { cat again.log; die "second run failed"; }
