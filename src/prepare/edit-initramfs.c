@@ -888,9 +888,16 @@ static int persist(struct prep *p, const struct added *d, vf_error **errp)
                                 GV_PARENTS, errp);
             if (r == 0)
                 r = gview_write(p->v, f, t.s, t.len, -1, -1, -1, 0, errp);
-            if (r == 0)
+            if (r == 0) {
+                /* the names added, on one line */
+                char names[512];
+                snprintf(names, sizeof(names), "%s", t.s + before);
+                for (char *c = names; *c; c++)
+                    if (*c == '\n')
+                        *c = c[1] ? ' ' : 0;
                 prep_log(p, f, why, "Listing %s in %s for the next "
-                         "update-initramfs", t.s + before, f);
+                         "update-initramfs", names, f);
+            }
         }
         free(old);
         free(t.s);
