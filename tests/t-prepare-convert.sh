@@ -1,5 +1,5 @@
 # prepare --target: the conversion edits on the Debian (MBR, and GPT),
-# Ubuntu (GPT), RHEL (LVM on GPT) and SUSE (GPT) fixtures built with
+# Ubuntu (GPT), RHEL (LVM on GPT), SUSE (GPT) and Alpine fixtures built with
 # mk-guest.py --conversion, from qcow2, VMDK, VHDX and raw sources, for
 # kvm, openstack, gce and azure.  Oracles: e2fsck -fn on every ext
 # filesystem of the output (the RHEL root and home LVs reassembled from
@@ -324,6 +324,19 @@ check_initrd dgpt "dgpt.raw?offset=$o" "$R" /boot 6.1.0-13-amd64 initrd.img-6.1.
 grep -qx virtio_blk tree/conf/modules && die "dgpt: virtio_blk added for gce"
 dbg "$R" "cat /etc/cloud/cloud.cfg.d/99_vmferry-datasource.cfg" | grep -q '\[ GCE \]' || die "dgpt: datasource"
 echo "dgpt: ok"
+
+# ---- Alpine (mkinitfs, neither initramfs-tools nor dracut), extlinux,
+# a kernel named vmlinuz-lts whose modules are in 6.1.62-0-lts ----
+run_case alp alpine "--no-virtio-initrd" raw kvm
+o=$(part_off alp.raw 1)
+fsck_ok "out.raw?offset=$o" alp
+R="out.raw?offset=$o"
+dbg "$R" "cat /boot/extlinux.conf" | grep -q 'APPEND root=/dev/vda1 ' || die "alp: extlinux.conf"
+check_initrd alp "alp.raw?offset=$o" "$R" /boot 6.1.62-0-lts initramfs-lts virtio_blk virtio_pci virtio_net virtio_ring
+grep -q 'will load only when udev or mdev matches a device alias' alp.log || die "alp: no warning about the unknown generator"
+modprobe -d tree -S 6.1.62-0-lts -R 'virtio:d00000002v00001AF4' | grep -qx virtio_blk || die "alp: alias index"
+q alp.out.json "k['hypervisors']['virtio']['storage-at-boot']" || die "alp: inspect"
+echo "alp: ok"
 
 # ---- an initramfs path that is a symlink: the file it names is edited ----
 python3 "$mk" debian ln.raw --conversion --no-virtio-initrd 2>/dev/null || die "mk ln"

@@ -14,10 +14,12 @@
  * with kmod's binary indexes (modprobe reads only the .bin files), and
  * what loads them early: initramfs-tools' conf/modules (old lines plus
  * the new names, since the new file replaces the old), or dracut's
- * etc/cmdline.d/50-vmferry.conf with rd.driver.pre=.  The original file
- * is kept as <initrd>.pre-vmferry (a hard link: no copy).  So that the
- * next rebuild inside the guest keeps the drivers, the names also go to
- * /etc/initramfs-tools/modules or /etc/dracut.conf.d/50-vmferry.conf.
+ * etc/cmdline.d/50-vmferry.conf with rd.driver.pre=.  The new file is
+ * written beside the old one and takes its name only when whole; the
+ * original stays as <initrd>.pre-vmferry (a hard link: no copy).  So that
+ * the next rebuild inside the guest keeps the drivers, the names also go
+ * to /etc/initramfs-tools/modules or /etc/dracut.conf.d/50-vmferry.conf.
+ * The kernel's modules and modprobe's indexes are in kmods.c.
  *
  * virt-v2v does the same by running the guest's dracut / mkinitrd /
  * update-initramfs in its appliance (convert_linux.ml, rebuild_initrd).
@@ -72,7 +74,6 @@ struct arc {
     char *cmdline_conf;
     char *dep[2], *alias[2];   /* [0] lib/modules/VER, [1] usr/lib/... */
     char *lib_link;            /* target of a "lib" symlink */
-    size_t dep_len[2], alias_len[2];
     bool itools, dracut;
 };
 
@@ -211,10 +212,6 @@ static void arc_data(void *opaque, const char *raw, const uint8_t *d,
     }
     free(*slot);
     *slot = s;
-    if (k >= 3 && k <= 4)
-        a->dep_len[k - 3] = len;
-    if (k >= 5 && k <= 6)
-        a->alias_len[k - 5] = len;
 }
 
 static int arc_type(const struct arc *a, const char *name)
@@ -745,6 +742,16 @@ static int kernel_one(struct prep *p, struct json_object *kj,
     const char *why = "--add-drivers";
     if (!ver)
         return 0;
+    if (!mdir) {
+        prep_warn(p, "kernel %s: no modules directory; drivers not added",
+                  ver);
+        return 0;
+    }
+    /* modules are under the name of their directory, which is not
+     * always the kernel's (Alpine: vmlinuz-lts, modules 6.1.62-0-lts) */
+    const char *slash = strrchr(mdir, '/');
+    if (slash && slash[1])
+        ver = slash + 1;
     struct kmod_db db = { 0 };
     struct arc a = { .ver = ver };
     struct cpiow w = { .max = SEGMENT_MAX + (64u << 20) };
@@ -753,11 +760,6 @@ static int kernel_one(struct prep *p, struct json_object *kj,
     const char *names[DRIVERS_MAX];
     size_t nn = 0;
     int r = -1;
-    if (!mdir) {
-        prep_warn(p, "kernel %s: no modules directory; drivers not added",
-                  ver);
-        return 0;
-    }
     if (kmod_db_load(p, mdir, ver, &db, errp) < 0)
         goto out;
     /* which of the wanted drivers need adding */
