@@ -409,6 +409,50 @@ int gview_write(struct gview *v, const char *path, const void *data,
     return 0;
 }
 
+int gview_append(struct gview *v, const char *path, const void *data,
+                 size_t len, vf_error **errp)
+{
+    struct wpath w;
+    if (wpath_get(v, path, GV_NOFOLLOW, &w, errp) < 0)
+        return -1;
+    if (!w.ino || !LINUX_S_ISREG(w.inode.i_mode)) {
+        error_setg(errp, "%s: %s", path, w.ino ? "not a regular file"
+                                                : "not found");
+        return -1;
+    }
+    if (w.inode.i_flags & EXT4_INLINE_DATA_FL) {
+        error_setg(errp, "%s: its content is stored inline in the inode, "
+                   "which vmferry does not rewrite yet", path);
+        return -1;
+    }
+    ext2_filsys fs = w.g->fs;
+    ext2_file_t f;
+    errcode_t e = ext2fs_file_open(fs, w.ino, EXT2_FILE_WRITE, &f);
+    if (e)
+        return gfs_err(w.g, e, "opening for writing", path, errp);
+    w.g->dirty = true;
+    if ((e = ext2fs_file_llseek(f, 0, EXT2_SEEK_END, NULL))) {
+        ext2fs_file_close(f);
+        return gfs_err(w.g, e, "seeking to the end", path, errp);
+    }
+    const uint8_t *p = data;
+    size_t done = 0;
+    while (done < len) {
+        unsigned n = len - done > (1u << 30) ? (1u << 30)
+                                              : (unsigned)(len - done);
+        unsigned wrote = 0;
+        if ((e = ext2fs_file_write(f, p + done, n, &wrote)) || wrote == 0) {
+            ext2fs_file_close(f);
+            return gfs_err(w.g, e ? e : EXT2_ET_SHORT_WRITE, "appending",
+                           path, errp);
+        }
+        done += wrote;
+    }
+    if ((e = ext2fs_file_close(f)))
+        return gfs_err(w.g, e, "closing", path, errp);
+    return 0;
+}
+
 int gview_mkdir(struct gview *v, const char *path, int mode, int64_t uid,
                 int64_t gid, unsigned flags, vf_error **errp)
 {

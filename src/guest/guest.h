@@ -242,6 +242,10 @@ void gfs_set_ro_reason(struct gfs *g, const char *why);
 int gview_write(struct gview *v, const char *path, const void *data,
                 size_t len, int mode, int64_t uid, int64_t gid,
                 unsigned flags, vf_error **errp);
+/* Append len bytes to an existing regular file (a symlink anywhere in
+ * the path is refused), so large files are written piece by piece. */
+int gview_append(struct gview *v, const char *path, const void *data,
+                 size_t len, vf_error **errp);
 int gview_mkdir(struct gview *v, const char *path, int mode, int64_t uid,
                 int64_t gid, unsigned flags, vf_error **errp);
 /* Remove a file, symlink or (recursive) directory tree; absent is fine. */

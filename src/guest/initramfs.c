@@ -94,6 +94,12 @@ struct cpio {
     uint64_t files;
     struct initrd_result *r;
     char err[160];
+    /* a visitor's capture of the current entry's data */
+    int seg;
+    uint64_t skip_total;       /* name padding + data + data padding */
+    uint64_t data_at;          /* where the data starts in that span */
+    uint8_t *cap;
+    size_t cap_want, cap_len;
 };
 
 static uint32_t hex8(const uint8_t *p, bool *ok)
@@ -127,6 +133,56 @@ static void cpio_entry(struct cpio *c)
         initrd_note_module(r, mod);
     if (strstr(c->name, "kernel/x86/microcode/"))
         r->microcode = true;
+    const struct initrd_visitor *vis = r->visit;
+    if (!vis || !vis->entry)
+        return;
+    size_t want = vis->entry(vis->opaque, c->seg, c->name, c->mode,
+                             c->filesize);
+    if (want > c->filesize)
+        want = c->filesize;
+    if (want > INITRD_CAPTURE_MAX)
+        want = INITRD_CAPTURE_MAX;
+    c->cap_len = 0;
+    c->cap_want = 0;
+    if (!vis->data)
+        return;
+    /* malloc(0) may be NULL: one spare byte keeps the capture valid */
+    c->cap = malloc(want + 1);
+    if (c->cap)
+        c->cap_want = want;
+    else
+        snprintf(c->err, sizeof(c->err), "out of memory for %zu bytes of "
+                 "%.60s", want, c->name);
+}
+
+/* Bytes [at, at+n) of the current entry's padded data span went by. */
+static void cpio_capture(struct cpio *c, const uint8_t *d, uint64_t at,
+                         size_t n)
+{
+    if (!c->cap)
+        return;
+    uint64_t lo = c->data_at + c->cap_len, hi = c->data_at + c->cap_want;
+    if (at + n <= lo || at >= hi || at > lo)
+        return;
+    size_t off = (size_t)(lo - at);
+    size_t take = n - off;
+    if (take > hi - lo)
+        take = (size_t)(hi - lo);
+    memcpy(c->cap + c->cap_len, d + off, take);
+    c->cap_len += take;
+}
+
+/* The current entry's span was consumed: hand over its capture. */
+static void cpio_entry_done(struct cpio *c)
+{
+    if (!c->cap)
+        return;
+    const struct initrd_visitor *vis = c->r->visit;
+    if (c->cap_len == c->cap_want)
+        vis->data(vis->opaque, c->name, c->cap, c->cap_len);
+    free(c->cap);
+    c->cap = NULL;
+    c->cap_len = c->cap_want = 0;
 }
 
 static uint64_t pad4(uint64_t v)
@@ -205,14 +261,20 @@ static size_t cpio_feed(struct cpio *c, const uint8_t *d, size_t n,
             if (c->nlen < c->namesize)
                 break;
             c->name[c->namesize - 1] = 0;
-            c->skip = pad4(c->pos) + c->filesize;
+            c->data_at = pad4(c->pos);
+            c->skip = c->data_at + c->filesize;
             c->skip += pad4(c->pos + c->skip);
+            c->skip_total = c->skip;
             if (!strcmp(c->name, "TRAILER!!!")) {
                 c->state = CP_BETWEEN;
                 c->skip = 0;
                 break;
             }
             cpio_entry(c);
+            if (c->err[0]) {
+                c->state = CP_DONE;
+                return i;
+            }
             c->state = CP_SKIP;
             break;
         }
@@ -220,17 +282,15 @@ static size_t cpio_feed(struct cpio *c, const uint8_t *d, size_t n,
             uint64_t take = c->skip;
             if (take > n - i)
                 take = n - i;
+            cpio_capture(c, d + i, c->skip_total - c->skip, (size_t)take);
             i += (size_t)take;
             c->pos += take;
             c->skip -= take;
-            if (c->skip == 0) {
-                c->state = CP_HDR;
-                c->hlen = 0;
-            }
             break;
         }
         }
         if (c->state == CP_SKIP && c->skip == 0) {
+            cpio_entry_done(c);
             c->state = CP_HDR;
             c->hlen = 0;
         }
@@ -565,8 +625,10 @@ int initrd_scan(initrd_read_fn read, void *opaque, struct initrd_result *r,
             goto out;
         const uint8_t *p = s.buf + s.pos;
         size_t avail = s.len - s.pos;
+        free(c->cap);
         memset(c, 0, sizeof(*c));
         c->r = r;
+        c->seg = seg;
         c->state = CP_HDR;
         const char *kind = NULL;
         int rc;
@@ -629,6 +691,8 @@ int initrd_scan(initrd_read_fn read, void *opaque, struct initrd_result *r,
             r->compression = kind;
     }
 out:
+    if (c)
+        free(c->cap);
     free(c);
     free(out);
     free(s.buf);

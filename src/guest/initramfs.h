@@ -16,12 +16,32 @@ typedef long (*initrd_read_fn)(void *opaque, void *buf, size_t len,
 
 #define INITRD_MAX_WANT 32
 #define INITRD_MAX_SEGS_KEPT 8
+/* Most bytes of one entry's data a visitor may capture. */
+#define INITRD_CAPTURE_MAX (16u << 20)
+
+/* Optional: sees every entry (not the trailers) in archive order, as the
+ * kernel unpacks them (a later entry of the same name replaces an
+ * earlier one). */
+struct initrd_visitor {
+    /* seg: the segment's index; name as stored; mode: cpio mode bits;
+     * size: data bytes.  Returns how many bytes of the data to capture
+     * (0: none; capped at INITRD_CAPTURE_MAX). */
+    size_t (*entry)(void *opaque, int seg, const char *name, uint32_t mode,
+                    uint32_t size);
+    /* The captured bytes of the entry entry() asked for, once read
+     * whole (borrowed until it returns). */
+    void (*data)(void *opaque, const char *name, const uint8_t *data,
+                 size_t len);
+    void *opaque;
+};
 
 struct initrd_result {
     /* in: module names looked for ('_' form); out: found[i] */
     const char *want[INITRD_MAX_WANT];
     bool found[INITRD_MAX_WANT];
     int nwant;
+    /* in, optional */
+    const struct initrd_visitor *visit;
     /* out */
     uint64_t files;
     bool microcode;            /* an early microcode archive */

@@ -26,6 +26,40 @@ bool prep_exists(struct prep *p, const char *path)
     return gview_stat(p->v, path, NULL) != GT_NONE;
 }
 
+struct dirnames {
+    const char *prefix, *suffix;
+    char **v;
+    size_t n;
+    bool oom;
+};
+
+static int dirnames_cb(const char *name, enum gtype t, void *opaque)
+{
+    struct dirnames *d = opaque;
+    size_t l = strlen(name), sl = d->suffix ? strlen(d->suffix) : 0;
+    if (t != GT_FILE ||
+        (d->prefix && strncmp(name, d->prefix, strlen(d->prefix))) ||
+        (d->suffix && (l <= sl || strcmp(name + l - sl, d->suffix))))
+        return 0;
+    char **nv = realloc(d->v, (d->n + 1) * sizeof(*nv));
+    if (!nv) {
+        d->oom = true;
+        return 1;
+    }
+    d->v = nv;
+    if (!(d->v[d->n] = strdup(name))) {
+        d->oom = true;
+        return 1;
+    }
+    d->n++;
+    return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 int prep_split(const char *edit, const char *arg, char **a, char **b,
                vf_error **errp)
 {
@@ -168,4 +202,120 @@ void prep_dir_free(struct prep_dir *d)
         free(d->e[i].name);
     free(d->e);
     memset(d, 0, sizeof(*d));
+}
+
+int prep_edit_lines(struct prep *p, const char *path, size_t max,
+                    prep_line_fn fn, void *opaque, vf_error **errp)
+{
+    uint64_t size = 0;
+    if (gview_lstat(p->v, path) != GT_FILE)
+        return 0;
+    gview_stat(p->v, path, &size);
+    if (size > max) {
+        prep_warn(p, "%s: %llu bytes, more than such a file ever holds "
+                  "(limit %zu); left alone", path, (unsigned long long)size,
+                  max);
+        return 0;
+    }
+    size_t len = 0;
+    char *text = prep_read(p, path, max, &len, errp);
+    if (!text)
+        return -1;
+    if (memchr(text, 0, len)) {
+        prep_warn(p, "%s: holds NUL bytes, not a text file; left alone",
+                  path);
+        free(text);
+        return 0;
+    }
+    char *out = NULL, *line = NULL, *repl = NULL;
+    size_t olen = 0, ocap = 0;
+    int changes = 0, lineno = 0, r = -1;
+    line = malloc(PREP_LINE_MAX + 1);
+    repl = malloc(PREP_LINE_MAX + 1);
+    if (!line || !repl)
+        goto oom;
+    for (const char *l = text; *l;) {
+        size_t n = strcspn(l, "\n");
+        bool nl = l[n] == '\n';
+        lineno++;
+        int what = PREP_LINE_KEEP;
+        if (n <= PREP_LINE_MAX) {
+            memcpy(line, l, n);
+            line[n] = 0;
+            repl[0] = 0;
+            what = fn(p, opaque, path, lineno, line, repl, PREP_LINE_MAX + 1);
+        }
+        const char *src = what == PREP_LINE_SET ? repl : l;
+        size_t sl = what == PREP_LINE_SET ? strlen(repl) : n;
+        if (what == PREP_LINE_DROP) {
+            sl = 0;
+            nl = false;
+        }
+        if (what != PREP_LINE_KEEP)
+            changes++;
+        if (olen + sl + 2 > ocap) {
+            size_t nc = ocap ? ocap : 4096;
+            while (nc < olen + sl + 2)
+                nc *= 2;
+            char *no = realloc(out, nc);
+            if (!no)
+                goto oom;
+            out = no;
+            ocap = nc;
+        }
+        memcpy(out + olen, src, sl);
+        olen += sl;
+        if (nl)
+            out[olen++] = '\n';
+        l += n + (l[n] == '\n');
+    }
+    r = changes;
+    if (changes &&
+        gview_write(p->v, path, out ? out : "", olen, -1, -1, -1, 0,
+                    errp) < 0)
+        r = -1;
+    goto out;
+oom:
+    error_setg(errp, "out of memory");
+out:
+    free(text);
+    free(out);
+    free(line);
+    free(repl);
+    return r;
+}
+
+int prep_list_dir(struct prep *p, const char *dir, const char *prefix,
+                  const char *suffix, char ***names, size_t *n,
+                  vf_error **errp)
+{
+    struct dirnames d = { .prefix = prefix, .suffix = suffix };
+    *names = NULL;
+    *n = 0;
+    if (gview_stat(p->v, dir, NULL) != GT_DIR)
+        return 0;
+    vf_error *err = NULL;
+    if (gview_list(p->v, dir, PREP_DIR_MAX, dirnames_cb, &d, &err) < 0) {
+        prep_warn(p, "%s", error_msg(err));
+        error_free(err);
+    }
+    if (d.oom) {
+        for (size_t i = 0; i < d.n; i++)
+            free(d.v[i]);
+        free(d.v);
+        error_setg(errp, "out of memory");
+        return -1;
+    }
+    if (d.n)
+        qsort(d.v, d.n, sizeof(*d.v), cmp_names);
+    *names = d.v;
+    *n = d.n;
+    return 0;
+}
+
+void prep_names_free(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
 }

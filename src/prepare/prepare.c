@@ -62,6 +62,19 @@ const struct prep_edit prep_edits[] = {
       "relabel the guest's files at its next boot (SELinux)" },
     { "sysprep", true, edit_sysprep, "OPS",
       "reset machine-specific state (all operations, or OPS)", true },
+    { "remap-devices", true, edit_remap_devices, "BUS",
+      "rename /dev/sdX-style disks for BUS (virtio-blk, virtio-scsi, sata, "
+      "xen, hyperv, nvme)" },
+    { "fstab-uuids", false, edit_fstab_uuids, NULL,
+      "use UUID= for /dev/sdX-style names (fstab, crypttab, root=)" },
+    { "add-drivers", true, edit_add_drivers, "LIST",
+      "put these kernel modules in every initramfs (virtio_blk,...)" },
+    { "remove-tools", false, edit_remove_tools, NULL,
+      "disable other hypervisors' guest tools, remove them at first boot" },
+    { "fix-leftovers", false, edit_fix_leftovers, NULL,
+      "modprobe aliases, device caches, MAC-bound NIC config, X drivers" },
+    { "cloud-init-datasource", true, edit_cloud_init_datasource, "LIST",
+      "cloud-init's datasource_list (Ec2,...), its old instance removed" },
     { NULL },
 };
 

@@ -91,6 +91,22 @@ int prep_run(struct prep *p, const struct prep_queue *q, vf_error **errp);
 int prep_target_edits(struct prep_queue *q, const char *target,
                       vf_error **errp);
 
+/* What a target platform is to a Linux guest (target.c). */
+struct prep_platform {
+    const char *target;        /* --target name */
+    const char *bus;           /* --remap-devices BUS, or NULL */
+    bool uuids;                /* --fstab-uuids before the remap */
+    const char *drivers;       /* --add-drivers LIST */
+    const char *hypervisor;    /* "kvm", "xen", "vmware", "hyperv", "aws":
+                                  whose guest tools are kept */
+    const char *net_driver;    /* for modprobe.conf "alias ethN" */
+    const char *disk_driver;   /* for "alias scsi_hostadapter" */
+    const char *datasources;   /* cloud-init datasource_list, or NULL */
+};
+/* The platform of target (NULL: kvm, the local default), or NULL when
+ * unknown. */
+const struct prep_platform *prep_platform(const char *target);
+
 /* ---- helpers for the edits (edit-util.c) ---- */
 
 /* Read a whole guest file (at most max bytes); NULL if absent. */
@@ -129,6 +145,28 @@ int prep_dir_read(struct prep *p, const char *path, size_t max,
                   struct prep_dir *d, vf_error **errp);
 void prep_dir_free(struct prep_dir *d);
 
+/* Rewrite a guest text file line by line.  fn gets each line (no
+ * newline; lines longer than PREP_LINE_MAX are kept as they are) and
+ * returns PREP_LINE_KEEP, PREP_LINE_DROP, or PREP_LINE_SET after writing
+ * the new line into repl (replen bytes); it logs its changes.  Absent
+ * files, symlinks, files over max bytes or with NUL bytes (a warning)
+ * are left alone.  Returns the number of lines changed, or -1. */
+#define PREP_LINE_MAX 4095
+enum { PREP_LINE_KEEP, PREP_LINE_DROP, PREP_LINE_SET };
+typedef int (*prep_line_fn)(struct prep *p, void *opaque, const char *path,
+                            int lineno, const char *line, char *repl,
+                            size_t replen);
+int prep_edit_lines(struct prep *p, const char *path, size_t max,
+                    prep_line_fn fn, void *opaque, vf_error **errp);
+/* The regular files of dir whose names start with prefix and end with
+ * suffix (either may be NULL), sorted, at most PREP_DIR_MAX; an absent
+ * dir gives none.  Free with prep_names_free. */
+#define PREP_DIR_MAX 10000
+int prep_list_dir(struct prep *p, const char *dir, const char *prefix,
+                  const char *suffix, char ***names, size_t *n,
+                  vf_error **errp);
+void prep_names_free(char **names, size_t n);
+
 /* ---- guest system helpers shared by the edits ---- */
 
 /* services.c: disable a service the way the guest's init would: systemd
@@ -158,6 +196,23 @@ int prep_firstboot_add(struct prep *p, const char *name, const char *script,
 const char *prep_pkg_remove_cmd(struct prep *p);
 
 /* ---- edits (one group per file) ---- */
+
+/* edit-devices.c */
+int edit_remap_devices(struct prep *p, const char *arg, vf_error **errp);
+int edit_fstab_uuids(struct prep *p, const char *arg, vf_error **errp);
+
+/* edit-initramfs.c */
+int edit_add_drivers(struct prep *p, const char *arg, vf_error **errp);
+
+/* edit-tools.c */
+int edit_remove_tools(struct prep *p, const char *arg, vf_error **errp);
+
+/* edit-leftovers.c */
+int edit_fix_leftovers(struct prep *p, const char *arg, vf_error **errp);
+
+/* edit-cloudinit.c */
+int edit_cloud_init_datasource(struct prep *p, const char *arg,
+                               vf_error **errp);
 
 /* edit-files.c */
 int edit_hostname(struct prep *p, const char *arg, vf_error **errp);
