@@ -109,7 +109,7 @@ diff <(modprobe -d "$base" -S "$kv" --show-depends "$mod" | sed "s#$PWD/$base##;
 
 # the kernel's judgement
 python3 - "$kernel" new.img "$mod" > boot.log <<'PY' || { tail -c 3000 boot.log; die "boot check failed"; }
-import os, select, subprocess, sys, time
+import os, re, select, subprocess, sys, time
 kernel, initrd, mod = sys.argv[1:4]
 p = subprocess.Popen(["qemu-system-x86_64", "-m", "768", "-smp", "1",
                       "-nographic", "-no-reboot", "-kernel", kernel,
@@ -122,7 +122,7 @@ buf, t0, sent = b"", time.time(), False
 cmd = ("n=0; while read m rest; do [ \"$m\" = %s ] && n=1; done < /proc/modules;"
        " u=0; [ -r /dev/kmsg ] && while read -t 1 l; do case \"$l\" in"
        " *'nitramfs unpacking failed'*) u=1;; esac; done < /dev/kmsg;"
-       " echo $n $u; echo VMFERRY-DONE\n" % mod).encode()
+       " echo RES $n $u\n" % mod).encode()
 try:
     while time.time() - t0 < 240:
         r, _, _ = select.select([p.stdout], [], [], 1)
@@ -135,7 +135,7 @@ try:
             p.stdin.write(cmd)
             p.stdin.flush()
             sent = True
-        if b"VMFERRY-DONE\r\n" in buf.split(b"echo VMFERRY-DONE", 1)[-1]:
+        if re.search(rb"^RES [01] [01]\r?$", buf, re.M):
             break
         if b"Kernel panic" in buf or b"reboot: Restarting" in buf:
             break
@@ -144,8 +144,8 @@ finally:
     p.wait()
 out = buf.decode(errors="replace").replace("\r", "")
 print(out)
-tail = out.split("echo VMFERRY-DONE", 1)[-1].split()
-sys.exit(0 if sent and tail[:2] == ["1", "0"] else 1)
+m = re.search(r"^RES ([01]) ([01])$", out, re.M)
+sys.exit(0 if sent and m and m.groups() == ("1", "0") else 1)
 PY
 echo "$mod loaded by initramfs-tools from the appended segment; $(grep -o 'elapsed.*' boot.log || true)"
 echo ok
