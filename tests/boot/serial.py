@@ -84,7 +84,9 @@ try:
         send(pw)
         if read_until([rb"# $", rb"# \x1b", rb"\$ $"]) not in ("timeout", "eof", "fail"):
             for i, c in enumerate(a.run):
-                send("echo @@B%d@@; %s; echo @@E%d@@" % (i, c, i))
+                # quotes split the markers in the echoed command line, so
+                # only the output matches (the console also wraps lines)
+                send("echo @@B'%d'@@; %s; echo @@E'%d'@@" % (i, c, i))
                 read_until([("@@E%d@@\r?\n" % i).encode()])
                 m = re.search(("@@B%d@@\r?\n(.*?)@@E%d@@" % (i, i)).encode(),
                               buf, re.S)
