@@ -94,4 +94,21 @@ python3 "$mk" alpine cut.raw --initrd-file cut.img 2>/dev/null
 "$VMFERRY" inspect --json cut.raw > cut.json 2>/dev/null
 q cut.json "'truncated' in ic.get('error', '')" >/dev/null ||
     die "truncated gzip not reported: $(q cut.json ic || true)"
+# every driver inspect looks for, then 4 MiB more: the scan stops once
+# all are found (complete: false), and says so
+mkdir -p all
+for m in block/virtio_blk scsi/virtio_scsi net/virtio_net virtio/virtio_pci \
+         hv/hv_vmbus scsi/hv_storvsc net/hyperv/hv_netvsc block/xen-blkfront \
+         net/xen-netfront scsi/vmw_pvscsi net/vmxnet3/vmxnet3; do
+    mkdir -p "all/lib/modules/6.1.0/kernel/drivers/$(dirname $m)"
+    : > "all/lib/modules/6.1.0/kernel/drivers/$m.ko"
+done
+head -c 4194304 /dev/urandom > all/zz-blob
+(cd all && find lib zz-blob | cpio -o -H newc 2>/dev/null) | gzip -1 > all.img
+python3 "$mk" alpine all.raw --initrd-file all.img 2>/dev/null
+"$VMFERRY" inspect --json all.raw > all.json
+q all.json "ic.get('complete') is False and ic['compression'] == 'gzip' and all(v['initramfs'] for v in d.values())" >/dev/null ||
+    die "early stop wrong: $(q all.json ic || true)"
+"$VMFERRY" inspect all.raw | grep -q 'files (read until every driver was found), gzip' ||
+    die "text output does not say the scan stopped early"
 echo ok

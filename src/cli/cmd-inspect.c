@@ -71,8 +71,13 @@ static void print_kernel(struct json_object *k)
            js(k, "initramfs") ? ", initramfs " : ", no initramfs",
            js(k, "initramfs") ? js(k, "initramfs") : "");
     if (json_object_object_get_ex(k, "initramfs-contents", &ic)) {
-        printf("      initramfs: %lld files, %s%s%s%s\n",
-               (long long)ji(ic, "files"), js(ic, "compression"),
+        struct json_object *cj;
+        bool partial = json_object_object_get_ex(ic, "complete", &cj) &&
+                       !json_object_get_boolean(cj);
+        printf("      initramfs: %lld%s files%s, %s%s%s%s\n",
+               (long long)ji(ic, "files"), partial ? "+" : "",
+               partial ? " (read until every driver was found)" : "",
+               js(ic, "compression"),
                jb(ic, "early-microcode") ? ", early microcode" : "",
                js(ic, "error") ? ", error: " : "",
                js(ic, "error") ? js(ic, "error") : "");

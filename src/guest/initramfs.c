@@ -312,6 +312,17 @@ static int out_feed(struct cpio *c, const uint8_t *d, size_t n,
     }
     if (c->state != CP_DONE)
         cpio_feed(c, d, n, false);
+    /* Asked only which drivers are there, and all are: the rest of the
+     * archive cannot change the answer (inflating it is most of what
+     * inspect spends on a Debian initramfs) */
+    struct initrd_result *r = c->r;
+    if (r->stop_when_found && !r->visit && r->nwant > 0 && !c->err[0]) {
+        for (int i = 0; i < r->nwant; i++)
+            if (!r->found[i])
+                return 0;
+        r->partial = true;
+        return 1;
+    }
     return 0;
 }
 
@@ -363,8 +374,13 @@ static int dec_gzip(struct src *s, struct cpio *c, uint8_t *out,
             break;
         }
         out_full = z->avail_out == 0;
-        if (out_feed(c, out, OUT_BUF - z->avail_out, total, errp) < 0)
+        int fr = out_feed(c, out, OUT_BUF - z->avail_out, total, errp);
+        if (fr < 0)
             break;
+        if (fr > 0) {      /* stopped early: every driver found */
+            ret = 0;
+            break;
+        }
         if (z->block_state == ISAL_BLOCK_FINISH) {
             ret = 0;
             break;
@@ -395,8 +411,13 @@ static int dec_xz(struct src *s, struct cpio *c, uint8_t *out,
         z.avail_out = OUT_BUF;
         lr = lzma_code(&z, s->eof ? LZMA_FINISH : LZMA_RUN);
         s->pos = s->len - z.avail_in;
-        if (out_feed(c, out, OUT_BUF - z.avail_out, total, errp) < 0)
+        int fr = out_feed(c, out, OUT_BUF - z.avail_out, total, errp);
+        if (fr < 0)
             break;
+        if (fr > 0) {      /* stopped early: every driver found */
+            ret = 0;
+            break;
+        }
         if (lr == LZMA_STREAM_END) {
             ret = 0;
             break;
@@ -439,8 +460,13 @@ static int dec_zstd(struct src *s, struct cpio *c, uint8_t *out,
             error_setg(errp, "zstd data corrupt: %s", ZSTD_getErrorName(zr));
             break;
         }
-        if (out_feed(c, out, ob.pos, total, errp) < 0)
+        int fr = out_feed(c, out, ob.pos, total, errp);
+        if (fr < 0)
             break;
+        if (fr > 0) {      /* stopped early: every driver found */
+            ret = 0;
+            break;
+        }
         if (zr == 0) {
             ret = 0;
             break;
@@ -477,8 +503,13 @@ static int dec_bzip2(struct src *s, struct cpio *c, uint8_t *out,
             error_setg(errp, "bzip2 data corrupt (error %d)", br);
             break;
         }
-        if (out_feed(c, out, OUT_BUF - z.avail_out, total, errp) < 0)
+        int fr = out_feed(c, out, OUT_BUF - z.avail_out, total, errp);
+        if (fr < 0)
             break;
+        if (fr > 0) {      /* stopped early: every driver found */
+            ret = 0;
+            break;
+        }
         if (br == BZ_STREAM_END) {
             ret = 0;
             break;
@@ -511,8 +542,13 @@ static int dec_lz4frame(struct src *s, struct cpio *c, uint8_t *out,
             error_setg(errp, "lz4 data corrupt: %s", LZ4F_getErrorName(lr));
             break;
         }
-        if (out_feed(c, out, osz, total, errp) < 0)
+        int fr = out_feed(c, out, osz, total, errp);
+        if (fr < 0)
             break;
+        if (fr > 0) {      /* stopped early: every driver found */
+            ret = 0;
+            break;
+        }
         if (lr == 0) {
             ret = 0;
             break;
@@ -573,8 +609,13 @@ static int dec_lz4legacy(struct src *s, struct cpio *c, uint64_t *total,
             error_setg(errp, "lz4 block corrupt");
             goto out;
         }
-        if (out_feed(c, o, (size_t)n, total, errp) < 0)
+        int fr = out_feed(c, o, (size_t)n, total, errp);
+        if (fr < 0)
             goto out;
+        if (fr > 0) {      /* stopped early: every driver found */
+            ret = 0;
+            break;
+        }
     }
 out:
     free(in);
@@ -682,6 +723,12 @@ int initrd_scan(initrd_read_fn read, void *opaque, struct initrd_result *r,
         if (c->err[0]) {
             error_setg(errp, "%s", c->err);
             goto out;
+        }
+        if (r->partial) {
+            if (strcmp(kind, "none"))
+                r->compression = kind;
+            ret = 0;
+            break;
         }
         if (c->state != CP_BETWEEN && c->state != CP_DONE && c->files) {
             error_setg(errp, "cpio archive truncated (no trailer)");

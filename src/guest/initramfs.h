@@ -42,6 +42,8 @@ struct initrd_result {
     int nwant;
     /* in, optional */
     const struct initrd_visitor *visit;
+    bool stop_when_found;      /* stop once every want[] is found (not
+                                  with a visitor) */
     /* out */
     uint64_t files;
     bool microcode;            /* an early microcode archive */
@@ -51,6 +53,8 @@ struct initrd_result {
         uint64_t files;
     } segs[INITRD_MAX_SEGS_KEPT];
     int nsegs;
+    bool partial;              /* stopped early (stop_when_found): files
+                                  and segs cover what was read */
 };
 
 /* Scan the initramfs read through read(); 0 / -1 (what was found before

@@ -205,6 +205,7 @@ static void scan_initrd(struct inspect *in, struct gview *v,
     memset(&r, 0, sizeof(r));
     for (size_t i = 0; i < NDRV; i++)
         r.want[r.nwant++] = kdrvs[i].name;
+    r.stop_when_found = true;
     /* Reading through ext4 and the image format overlaps inflating: the
      * helper thread alone touches the view until readahead_end. */
     struct readahead *ra = readahead_start(gfile_reader, f, RA_CHUNK, NULL);
@@ -217,6 +218,8 @@ static void scan_initrd(struct inspect *in, struct gview *v,
     jset_int(ij, "files", (int64_t)r.files);
     jset_str(ij, "compression", r.compression ? r.compression : "none");
     jset_bool(ij, "early-microcode", r.microcode);
+    if (r.partial)
+        jset_bool(ij, "complete", false);
     struct json_object *segs = json_object_new_array();
     for (int i = 0; i < r.nsegs; i++) {
         struct json_object *s = json_object_new_object();
