@@ -694,13 +694,20 @@ static const char *arc_base(const struct arc *a, const char *ver,
     return out;
 }
 
-static bool json_builtin(struct json_object *kj, const char *name)
+/* A driver fact of inspection's kernel report ("builtin", "initramfs"). */
+static bool json_driver(struct json_object *kj, const char *name,
+                        const char *fact)
 {
     struct json_object *drv, *d, *b;
     return json_object_object_get_ex(kj, "drivers", &drv) &&
            json_object_object_get_ex(drv, name, &d) &&
-           json_object_object_get_ex(d, "builtin", &b) &&
+           json_object_object_get_ex(d, fact, &b) &&
            json_object_get_boolean(b);
+}
+
+static bool json_builtin(struct json_object *kj, const char *name)
+{
+    return json_driver(kj, name, "builtin");
 }
 
 /* The regular file a symlink names (one level, same directory when
@@ -760,6 +767,15 @@ static int kernel_one(struct prep *p, struct json_object *kj,
     const char *names[DRIVERS_MAX];
     size_t nn = 0;
     int r = -1;
+    /* inspection already read this initramfs: when it holds (or the
+     * kernel builds in) every wanted driver, there is nothing to add and
+     * nothing more to read */
+    size_t have = 0;
+    for (size_t i = 0; i < nwant; i++)
+        if (json_builtin(kj, want[i]) || json_driver(kj, want[i], "initramfs"))
+            have++;
+    if (have == nwant)
+        return 0;
     if (kmod_db_load(p, mdir, ver, &db, errp) < 0)
         goto out;
     /* which of the wanted drivers need adding */
