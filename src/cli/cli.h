@@ -25,6 +25,9 @@ int cli_failf(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Human size: "1 GiB", "196 KiB". buf >= 32 bytes. */
 const char *cli_human_size(uint64_t v, char *buf, size_t len);
+/* -m N: a worker count of 1..64 into *out; else prints the error and
+ * returns -1. */
+int cli_parse_threads(const char *cmd, const char *arg, int *out);
 /* The engine's progress callback: qemu-img's "(12.34/100%)" on stderr. */
 void cli_progress(void *opaque, uint64_t done, uint64_t total);
 /* Print a JSON object to stdout, pretty, with a newline, and release it. */

@@ -88,17 +88,10 @@ int cmd_convert(int argc, char **argv)
             break;
         case 'c': compress = true; break;
         case 'p': progress = true; break;
-        case 'm': {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-            if (*end || n < 1 || n > 64) {
-                cli_failf("convert", "invalid thread count '%s' (1..64)",
-                          optarg);
+        case 'm':
+            if (cli_parse_threads("convert", optarg, &co.threads) < 0)
                 goto out;
-            }
-            co.threads = (int)n;
             break;
-        }
         case 'W': co.out_of_order = true; break;
         case 'S':
             if (parse_size(optarg, &co.sparse_size, &err) < 0) {

@@ -200,17 +200,10 @@ int cmd_prepare(int argc, char **argv)
             break;
         case 'c': compress = true; break;
         case 'p': progress = true; break;
-        case 'm': {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-            if (*end || n < 1 || n > 64) {
-                cli_failf("prepare", "invalid thread count '%s' (1..64)",
-                          optarg);
+        case 'm':
+            if (cli_parse_threads("prepare", optarg, &co.threads) < 0)
                 goto out;
-            }
-            co.threads = (int)n;
             break;
-        }
         case 'f': oo.format = optarg; break;
         case 'q': quiet = true; break;
         case OPT_TARGET: target = optarg; break;

@@ -3,6 +3,7 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -58,4 +59,16 @@ void cli_progress(void *opaque, uint64_t done, uint64_t total)
     if (done >= total)
         fputc('\n', stderr);
     fflush(stderr);
+}
+
+int cli_parse_threads(const char *cmd, const char *arg, int *out)
+{
+    char *end;
+    long n = strtol(arg, &end, 10);
+    if (!*arg || *end || n < 1 || n > 64) {
+        cli_failf(cmd, "invalid thread count '%s' (1..64)", arg);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
 }
