@@ -35,17 +35,22 @@ qemu-img compare -q d2.vmdk top.vmdk || die "delta reads differently"
 [ "$(stat -c %s top.vmdk)" -lt 4000000 ] || die "delta holds the whole disk"
 
 # A CID mismatch: rewrite d1's CID in its embedded descriptor.
-python3 - d1.vmdk <<'PY'
+# (qemu writes the CID with %x: fewer than 8 digits when it starts with
+# zeros; the new one keeps the length so nothing after it moves)
+bad=$(python3 - d1.vmdk <<'PY'
 import re, sys
 p = sys.argv[1]
 d = bytearray(open(p, 'rb').read())
-m = re.search(rb'\nCID=([0-9a-f]{8})', bytes(d))
-d[m.start(1):m.end(1)] = b'0badc1d0'
+m = re.search(rb'\nCID=([0-9a-f]{1,8})\n', bytes(d))
+new = b'0badc1d0'[8 - (m.end(1) - m.start(1)):]
+d[m.start(1):m.end(1)] = new
 open(p, 'wb').write(d)
+print("%08x" % int(new, 16))
 PY
+)
 "$VMFERRY" convert -O raw d2.vmdk got2.raw || die "CID mismatch is fatal"
 cmp -s want.raw got2.raw || die "content after CID edit differs"
-"$VMFERRY" info --json d2.vmdk | grep >/dev/null '"parent-cid-mismatch": "0badc1d0"' ||
+"$VMFERRY" info --json d2.vmdk | grep >/dev/null "\"parent-cid-mismatch\": \"$bad\"" ||
     die "info does not report the CID mismatch"
 "$VMFERRY" check d2.vmdk > check.txt 2>&1 || die "check failed on CID mismatch"
 grep -q 'does not match' check.txt || die "check does not warn about the CID"
