@@ -20,8 +20,8 @@
 #include "engine/engine.h"
 #include "guest/inspect.h"
 #include "prepare/prepare.h"
+#include "prepare/session.h"
 
-#define PREP_MAX_DISKS 64
 
 static void prepare_help(FILE *f)
 {
@@ -91,42 +91,6 @@ static char *out_name(const char *dir, const char *src, const char *fmt)
     return out;
 }
 
-/* Report the journals replayed while the guest was opened (inspect's
- * "journal-replayed"); a replay that failed stops prepare, since its
- * filesystem would be converted still needing recovery. */
-static int prepare_journals(struct prep *p, struct json_object *report,
-                            vf_error **errp)
-{
-    struct json_object *fss, *v;
-    if (!json_object_object_get_ex(report, "filesystems", &fss))
-        return 0;
-    for (size_t i = 0; i < json_object_array_length(fss); i++) {
-        struct json_object *f = json_object_array_get_idx(fss, i);
-        if (json_object_object_get_ex(f, "journal-replay-error", &v)) {
-            error_setg(errp, "%s", json_object_get_string(v));
-            return -1;
-        }
-        if (!json_object_object_get_ex(f, "journal-replayed", &v) ||
-            !json_object_get_boolean(v))
-            continue;
-        const char *dev = "?";
-        int64_t nt = 0, nb = 0;
-        if (json_object_object_get_ex(f, "device", &v))
-            dev = json_object_get_string(v);
-        if (json_object_object_get_ex(f, "journal-transactions", &v))
-            nt = json_object_get_int64(v);
-        if (json_object_object_get_ex(f, "journal-blocks", &v))
-            nb = json_object_get_int64(v);
-        prep_log(p, NULL, "the guest was not shut down cleanly: its "
-                 "journal is replayed before any edit, as the kernel "
-                 "does at mount",
-                 "Replayed the journal of %s (%lld transaction%s, %lld "
-                 "block%s)", dev, (long long)nt, nt == 1 ? "" : "s",
-                 (long long)nb, nb == 1 ? "" : "s");
-    }
-    return 0;
-}
-
 enum {
     OPT_TARGET = 3000, OPT_EDITS, OPT_ROOT, OPT_IN_PLACE, OPT_UNSAFE,
     OPT_JSON, OPT_EDIT_BASE = 4000,
@@ -173,13 +137,11 @@ int cmd_prepare(int argc, char **argv)
     bool compress = false, progress = false, in_place = false;
     bool unsafe = false, json = false, quiet = false;
     struct convert_opts co = { .sparse_size = 4096 };
-    struct prep_queue q = { 0 }, tq = { 0 };
+    struct prep_queue q = { 0 };
+    struct prep_session ps = { 0 };
     vf_error *err = NULL;
     struct opts *o = opts_parse(NULL, &err);
-    struct blk *src[PREP_MAX_DISKS] = { 0 }, *ov[PREP_MAX_DISKS] = { 0 };
-    struct inspect *in = NULL;
-    struct json_object *report = NULL, *outs = NULL;
-    struct prep p = { 0 };
+    struct json_object *outs = NULL;
     int c, ret = 1, ndisks = 0;
     if (!o) {
         free(lo);
@@ -238,88 +200,20 @@ int cmd_prepare(int argc, char **argv)
             goto out;
         }
     }
-    if (target && prep_target_edits(&tq, target, &err) < 0)
-        goto fail;
 
-    /* the disks: overlays over read-only sources, or the images */
-    for (int i = 0; i < ndisks; i++) {
-        const char *path = argv[optind + i];
-        src[i] = blk_open(path, !in_place, &oo, &err);
-        if (!src[i])
-            goto fail;
-        if (in_place) {
-            if (!src[i]->drv->pwrite) {
-                error_setg(&err, "%s: %s images cannot be edited in place",
-                           path, src[i]->drv->name);
-                goto fail;
-            }
-            ov[i] = src[i];
-        } else if (!(ov[i] = blk_create_overlay(src[i], NULL, &err))) {
-            goto fail;
-        }
-    }
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    p.t0 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-    p.quiet = quiet;
-    p.target = target;
-    p.changes = json_object_new_array();
-    p.warnings = json_object_new_array();
-    in = inspect_open(ov, (size_t)ndisks, INSPECT_RW, &report, &err);
-    if (!in)
+    struct prep_session_opts so = { .oo = &oo, .target = target, .q = &q,
+                                    .root = root, .quiet = quiet,
+                                    .in_place = in_place };
+    if (prep_session_run(&ps, argv + optind, ndisks, &so, &err) < 0)
         goto fail;
-    p.in = in;
-    p.report = report;
-    if (prepare_journals(&p, report, &err) < 0)
-        goto fail;
-    if (tq.n + q.n > 0) {
-        /* the OS to edit: --root, or the first one found */
-        struct json_object *oses, *os = NULL;
-        if (json_object_object_get_ex(report, "operatingsystems", &oses)) {
-            for (size_t i = 0; i < json_object_array_length(oses); i++) {
-                struct json_object *e = json_object_array_get_idx(oses, i), *r;
-                if (!root ||
-                    (json_object_object_get_ex(e, "root", &r) &&
-                     !strcmp(json_object_get_string(r), root))) {
-                    os = e;
-                    break;
-                }
-            }
-        }
-        if (!os) {
-            error_setg(&err, root ? "no operating system with root %s"
-                                  : "no operating system found to edit%s",
-                       root ? root : "");
-            goto fail;
-        }
-        struct json_object *r, *w;
-        json_object_object_get_ex(os, "root", &r);
-        p.os = os;
-        /* what inspection could not read (an fstab too large: its
-         * filesystems are not mounted, edits there land on the root) */
-        if (json_object_object_get_ex(report, "warnings", &w) &&
-            json_object_is_type(w, json_type_array))
-            for (size_t i = 0; i < json_object_array_length(w); i++)
-                prep_warn(&p, "inspection: %s", json_object_get_string(
-                              json_object_array_get_idx(w, i)));
-        p.v = inspect_os_view(in, json_object_get_string(r), &err);
-        if (!p.v || prep_run(&p, &tq, &err) < 0 || prep_run(&p, &q, &err) < 0)
-            goto fail;
-    }
-    if (inspect_flush(in, &err) < 0)
-        goto fail;
-    inspect_view_free(p.v);
-    p.v = NULL;
-    inspect_close(in);
-    in = NULL;
 
     /* write out: in place, commit; else convert each overlay */
     outs = json_object_new_array();
     for (int i = 0; i < ndisks; i++) {
         if (in_place) {
-            if (blk_commit(src[i], unsafe, &err) < 0)
+            if (blk_commit(ps.src[i], unsafe, &err) < 0)
                 goto fail;
-            json_object_array_add(outs, json_object_new_string(src[i]->filename));
+            json_object_array_add(outs, json_object_new_string(ps.src[i]->filename));
             continue;
         }
         char *name = ndisks > 1 ? out_name(dst, argv[optind + i], ofmt)
@@ -328,7 +222,7 @@ int cmd_prepare(int argc, char **argv)
             error_setg(&err, "out of memory");
             goto fail;
         }
-        struct fmt_create_opts fco = { .size = ov[i]->size,
+        struct fmt_create_opts fco = { .size = ps.ov[i]->size,
                                        .compress = compress, .o = o };
         struct blk *d = blk_create(name, ofmt, &fco, &err);
         if (!d) {
@@ -340,7 +234,7 @@ int cmd_prepare(int argc, char **argv)
         co.progress = progress && !quiet && isatty(STDERR_FILENO)
                           ? cli_progress : NULL;
         struct convert_stats st;
-        if (engine_convert(ov[i], d, &co, &st, &err) < 0 ||
+        if (engine_convert(ps.ov[i], d, &co, &st, &err) < 0 ||
             blk_commit(d, unsafe, &err) < 0) {
             blk_close(d);
             free(name);
@@ -352,8 +246,8 @@ int cmd_prepare(int argc, char **argv)
     }
     if (json) {
         struct json_object *j = json_object_new_object();
-        json_object_object_add(j, "changes", json_object_get(p.changes));
-        json_object_object_add(j, "warnings", json_object_get(p.warnings));
+        json_object_object_add(j, "changes", json_object_get(ps.p.changes));
+        json_object_object_add(j, "warnings", json_object_get(ps.p.warnings));
         json_object_object_add(j, "outputs", json_object_get(outs));
         cli_print_json(j);
     }
@@ -362,19 +256,9 @@ int cmd_prepare(int argc, char **argv)
 fail:
     ret = cli_fail("prepare", err);
 out:
-    inspect_view_free(p.v);
-    inspect_close(in);
-    for (int i = 0; i < ndisks; i++) {
-        if (ov[i] != src[i])
-            blk_close(ov[i]);
-        blk_close(src[i]);
-    }
-    json_object_put(report);
+    prep_session_close(&ps);
     json_object_put(outs);
-    json_object_put(p.changes);
-    json_object_put(p.warnings);
     prep_queue_free(&q);
-    prep_queue_free(&tq);
     opts_free(o);
     free(lo);
     return ret;

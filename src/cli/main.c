@@ -30,6 +30,8 @@ static const struct cli_cmd cmds[] = {
       "preflight --target T [--json] [-f FMT] IMAGE..." },
     { "prepare", cmd_prepare,
       "prepare [--target T] [EDITS...] [-O FMT] SRC... DST | --in-place IMAGE..." },
+    { "package", cmd_package,
+      "package --target T [--name N] [--memory MB] [--vcpus N] [EDITS...] SRC... OUTDIR" },
 };
 
 static void usage(FILE *f)
