@@ -107,10 +107,30 @@ static const char *osinfo_id(const char *distro, int major, int minor,
     return buf;
 }
 
+static bool name_char_ok(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+}
+
 int pkg_vm_fill(struct pkg *p, vf_error **errp)
 {
     struct pkg_vm *vm = &p->vm;
     static char osinfo_buf[64];
+    if (vm->name) {
+        /* it names files, a libvirt domain and QEMU -drive options */
+        size_t l = strlen(vm->name);
+        for (size_t i = 0; i < l; i++)
+            if (!name_char_ok(vm->name[i]) || l > 64 || vm->name[0] == '.') {
+                error_setg(errp, "--name %s: 1 to 64 of A-Z a-z 0-9 . _ - "
+                           "(not starting with .)", vm->name);
+                return -1;
+            }
+        if (!l) {
+            error_setg(errp, "--name is empty");
+            return -1;
+        }
+    }
     if (!vm->memory_mb)
         vm->memory_mb = 2048;
     if (!vm->vcpus)
@@ -127,6 +147,19 @@ int pkg_vm_fill(struct pkg *p, vf_error **errp)
         char *dot = strrchr(vm->name, '.');
         if (dot && dot != vm->name)
             *dot = 0;
+        for (char *c = vm->name; *c; c++)
+            if (!name_char_ok(*c) || (c == vm->name && *c == '.'))
+                *c = '_';
+        if (strlen(vm->name) > 64)
+            vm->name[64] = 0;
+        if (!vm->name[0]) {
+            free(vm->name);
+            vm->name = strdup("guest");
+            if (!vm->name) {
+                error_setg(errp, "out of memory");
+                return -1;
+            }
+        }
     }
     vm->firmware = jstr(jget(p->report, "firmware"), "type");
     if (!vm->firmware)
@@ -599,11 +632,13 @@ int pkg_run(struct pkg *p, const struct pkg_target *t, vf_error **errp)
                                                                "severity");
                 if (res && !strcmp(res, "fail") && sev &&
                     !strcmp(sev, "error")) {
-                    error_setg(errp, "preflight %s: %s failed (%s): %s",
+                    const char *fix = jstr(ru, "fix");
+                    error_setg(errp, "preflight %s: %s failed (%s): %s%s%s",
                                t->preflight, jstr(ru, "id"),
                                jstr(ru, "statement"),
                                jstr(ru, "evidence") ? jstr(ru, "evidence")
-                                                    : "");
+                                                    : "",
+                               fix ? "; fix: " : "", fix ? fix : "");
                     goto fail;
                 }
             }

@@ -1,27 +1,361 @@
 /*
- * pkg-libvirt.c: the local / libvirt package.
+ * pkg-libvirt.c: the local / libvirt package: the disks (qcow2, or -O
+ * raw, --preallocation), NAME.xml (a libvirt domain, valid for
+ * virt-xml-validate) and run.sh (the same machine as a
+ * qemu-system-x86_64 command line).
+ *
+ * The devices follow what the guest can boot from: virtio-blk when its
+ * kernel has virtio_blk at boot, else virtio-scsi, else SATA; the NIC
+ * virtio when virtio_net is available, else e1000.  The machine is q35
+ * (SATA is its AHCI controller); UEFI guests get libvirt's firmware
+ * autoselection and OVMF in run.sh.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <libxml/xmlwriter.h>
 
 #include "targets/package.h"
 
-int pkg_libvirt(struct pkg *p, vf_error **errp)
+/* The absolute path the package will have once renamed. */
+static char *final_dir(struct pkg *p)
 {
-    size_t i;
-    for (i = 0; i < p->ndisks; i++) {
-        char *base = pkg_disk_base(p, i), *name = NULL;
-        const char *fmt = p->ofmt ? p->ofmt : "qcow2";
-        if (!base || asprintf(&name, "%s.%s", base, fmt) < 0) {
-            free(base);
-            error_setg(errp, "out of memory");
-            return -1;
+    char *abs = realpath(p->dir, NULL);
+    if (!abs)
+        return NULL;
+    /* p->dir is outdir + ".vmferry-partial" */
+    size_t l = strlen(abs), sl = strlen(".vmferry-partial");
+    if (l > sl && !strcmp(abs + l - sl, ".vmferry-partial"))
+        abs[l - sl] = 0;
+    return abs;
+}
+
+static const char *disk_dev(const char *bus, size_t i, char *buf,
+                            size_t len)
+{
+    /* vda..vdz, sda..sdz (package.c allows at most 64 disks: two letters
+     * past 26, as the kernel names them) */
+    const char *pre = !strcmp(bus, "virtio") ? "vd" : "sd";
+    if (i < 26)
+        snprintf(buf, len, "%s%c", pre, (char)('a' + i));
+    else
+        snprintf(buf, len, "%s%c%c", pre, (char)('a' + i / 26 - 1),
+                 (char)('a' + i % 26));
+    return buf;
+}
+
+#define W(call)                                                            \
+    do {                                                                   \
+        if ((call) < 0)                                                    \
+            goto xmlfail;                                                  \
+    } while (0)
+
+static int domain_xml(struct pkg *p, char **names, const char *fmt,
+                      const char *dir, char **out, vf_error **errp)
+{
+    xmlBufferPtr buf = xmlBufferCreate();
+    xmlTextWriterPtr w = buf ? xmlNewTextWriterMemory(buf, 0) : NULL;
+    const char *bus = p->vm.disk_bus;
+    bool uefi = !strcmp(p->vm.firmware, "uefi");
+    char tmp[64];
+    if (!w) {
+        xmlBufferFree(buf);
+        error_setg(errp, "out of memory");
+        return -1;
+    }
+    xmlTextWriterSetIndent(w, 1);
+    xmlTextWriterSetIndentString(w, BAD_CAST "  ");
+    W(xmlTextWriterStartElement(w, BAD_CAST "domain"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "kvm"));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "name", BAD_CAST p->vm.name));
+    W(xmlTextWriterStartElement(w, BAD_CAST "memory"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "unit", BAD_CAST "MiB"));
+    W(xmlTextWriterWriteFormatString(w, "%u", p->vm.memory_mb));
+    W(xmlTextWriterEndElement(w));
+    W(xmlTextWriterWriteFormatElement(w, BAD_CAST "vcpu", "%u",
+                                      p->vm.vcpus));
+    if (p->vm.osinfo) {
+        /* virt-install's way of recording the OS */
+        W(xmlTextWriterStartElement(w, BAD_CAST "metadata"));
+        W(xmlTextWriterStartElementNS(w, BAD_CAST "libosinfo",
+                                      BAD_CAST "libosinfo",
+                                      BAD_CAST "http://libosinfo.org/xmlns/libvirt/domain/1.0"));
+        W(xmlTextWriterStartElementNS(w, BAD_CAST "libosinfo", BAD_CAST "os",
+                                      NULL));
+        snprintf(tmp, sizeof(tmp), "http://%s/%s", p->vm.distro &&
+                 !strcmp(p->vm.distro, "debian") ? "debian.org"
+                 : p->vm.distro && !strcmp(p->vm.distro, "ubuntu")
+                     ? "ubuntu.com" : "libosinfo.org",
+                 p->vm.osinfo);
+        W(xmlTextWriterWriteAttribute(w, BAD_CAST "id", BAD_CAST tmp));
+        W(xmlTextWriterEndElement(w));
+        W(xmlTextWriterEndElement(w));
+        W(xmlTextWriterEndElement(w));
+    }
+    W(xmlTextWriterStartElement(w, BAD_CAST "os"));
+    if (uefi)
+        W(xmlTextWriterWriteAttribute(w, BAD_CAST "firmware", BAD_CAST "efi"));
+    W(xmlTextWriterStartElement(w, BAD_CAST "type"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "arch", BAD_CAST p->vm.arch));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "machine", BAD_CAST "q35"));
+    W(xmlTextWriterWriteString(w, BAD_CAST "hvm"));
+    W(xmlTextWriterEndElement(w));
+    W(xmlTextWriterStartElement(w, BAD_CAST "boot"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "dev", BAD_CAST "hd"));
+    W(xmlTextWriterEndElement(w));
+    W(xmlTextWriterEndElement(w));
+    W(xmlTextWriterStartElement(w, BAD_CAST "features"));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "acpi", NULL));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "apic", NULL));
+    W(xmlTextWriterEndElement(w));
+    W(xmlTextWriterStartElement(w, BAD_CAST "cpu"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "mode", BAD_CAST "host-model"));
+    W(xmlTextWriterEndElement(w));
+    W(xmlTextWriterStartElement(w, BAD_CAST "clock"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "offset",
+                                  BAD_CAST (!strcmp(p->vm.os_type, "windows")
+                                            ? "localtime" : "utc")));
+    W(xmlTextWriterEndElement(w));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "on_poweroff", BAD_CAST "destroy"));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "on_reboot", BAD_CAST "restart"));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "on_crash", BAD_CAST "destroy"));
+    W(xmlTextWriterStartElement(w, BAD_CAST "devices"));
+    if (!strcmp(bus, "scsi")) {
+        W(xmlTextWriterStartElement(w, BAD_CAST "controller"));
+        W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "scsi"));
+        W(xmlTextWriterWriteAttribute(w, BAD_CAST "index", BAD_CAST "0"));
+        W(xmlTextWriterWriteAttribute(w, BAD_CAST "model",
+                                      BAD_CAST "virtio-scsi"));
+        W(xmlTextWriterEndElement(w));
+    }
+    for (size_t i = 0; i < p->ndisks; i++) {
+        char path[PATH_MAX + 256];
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        W(xmlTextWriterStartElement(w, BAD_CAST "disk"));
+        W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "file"));
+        W(xmlTextWriterWriteAttribute(w, BAD_CAST "device", BAD_CAST "disk"));
+        W(xmlTextWriterStartElement(w, BAD_CAST "driver"));
+        W(xmlTextWriterWriteAttribute(w, BAD_CAST "name", BAD_CAST "qemu"));
+        W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST fmt));
+        W(xmlTextWriterEndElement(w));
+        W(xmlTextWriterStartElement(w, BAD_CAST "source"));
+        W(xmlTextWriterWriteAttribute(w, BAD_CAST "file", BAD_CAST path));
+        W(xmlTextWriterEndElement(w));
+        W(xmlTextWriterStartElement(w, BAD_CAST "target"));
+        W(xmlTextWriterWriteAttribute(w, BAD_CAST "dev",
+                                      BAD_CAST disk_dev(bus, i, tmp,
+                                                        sizeof(tmp))));
+        W(xmlTextWriterWriteAttribute(w, BAD_CAST "bus", BAD_CAST bus));
+        W(xmlTextWriterEndElement(w));
+        if (i == 0) {
+            W(xmlTextWriterStartElement(w, BAD_CAST "boot"));
+            W(xmlTextWriterWriteAttribute(w, BAD_CAST "order", BAD_CAST "1"));
+            W(xmlTextWriterEndElement(w));
         }
-        free(base);
-        int r = pkg_write_disk(p, i, name, fmt, NULL, errp);
-        free(name);
-        if (r < 0)
-            return -1;
+        W(xmlTextWriterEndElement(w));
+    }
+    W(xmlTextWriterStartElement(w, BAD_CAST "interface"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "network"));
+    W(xmlTextWriterStartElement(w, BAD_CAST "source"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "network", BAD_CAST "default"));
+    W(xmlTextWriterEndElement(w));
+    W(xmlTextWriterStartElement(w, BAD_CAST "model"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "type",
+                                  BAD_CAST p->vm.nic_model));
+    W(xmlTextWriterEndElement(w));
+    W(xmlTextWriterEndElement(w));
+    W(xmlTextWriterStartElement(w, BAD_CAST "serial"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "pty"));
+    W(xmlTextWriterStartElement(w, BAD_CAST "target"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "port", BAD_CAST "0"));
+    W(xmlTextWriterEndElement(w));
+    W(xmlTextWriterEndElement(w));
+    W(xmlTextWriterStartElement(w, BAD_CAST "console"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "pty"));
+    W(xmlTextWriterStartElement(w, BAD_CAST "target"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "serial"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "port", BAD_CAST "0"));
+    W(xmlTextWriterEndElement(w));
+    W(xmlTextWriterEndElement(w));
+    W(xmlTextWriterStartElement(w, BAD_CAST "input"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "tablet"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "bus", BAD_CAST "usb"));
+    W(xmlTextWriterEndElement(w));
+    W(xmlTextWriterStartElement(w, BAD_CAST "graphics"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "vnc"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "autoport", BAD_CAST "yes"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "listen", BAD_CAST "127.0.0.1"));
+    W(xmlTextWriterEndElement(w));
+    W(xmlTextWriterStartElement(w, BAD_CAST "video"));
+    W(xmlTextWriterStartElement(w, BAD_CAST "model"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "vga"));
+    W(xmlTextWriterEndElement(w));
+    W(xmlTextWriterEndElement(w));
+    if (p->vm.virtio_storage || p->vm.virtio_net) {
+        W(xmlTextWriterStartElement(w, BAD_CAST "rng"));
+        W(xmlTextWriterWriteAttribute(w, BAD_CAST "model", BAD_CAST "virtio"));
+        W(xmlTextWriterStartElement(w, BAD_CAST "backend"));
+        W(xmlTextWriterWriteAttribute(w, BAD_CAST "model", BAD_CAST "random"));
+        W(xmlTextWriterWriteString(w, BAD_CAST "/dev/urandom"));
+        W(xmlTextWriterEndElement(w));
+        W(xmlTextWriterEndElement(w));
+    }
+    W(xmlTextWriterEndElement(w)); /* devices */
+    W(xmlTextWriterEndElement(w)); /* domain */
+    W(xmlTextWriterEndDocument(w));
+    xmlFreeTextWriter(w);
+    *out = strdup((const char *)xmlBufferContent(buf));
+    xmlBufferFree(buf);
+    if (!*out) {
+        error_setg(errp, "out of memory");
+        return -1;
     }
     return 0;
+xmlfail:
+    xmlFreeTextWriter(w);
+    xmlBufferFree(buf);
+    error_setg(errp, "cannot build the libvirt domain XML");
+    return -1;
+}
+
+/* Single-quote s for sh (a ' becomes '\''). */
+static void shq(FILE *f, const char *s)
+{
+    fputc('\'', f);
+    for (; *s; s++) {
+        if (*s == '\'')
+            fputs("'\\''", f);
+        else
+            fputc(*s, f);
+    }
+    fputc('\'', f);
+}
+
+static int run_sh(struct pkg *p, char **names, const char *fmt, char **out,
+                  vf_error **errp)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    const char *bus = p->vm.disk_bus;
+    bool uefi = !strcmp(p->vm.firmware, "uefi");
+    if (!f) {
+        error_setg(errp, "out of memory");
+        return -1;
+    }
+    fprintf(f, "#!/bin/bash\n"
+            "# run.sh: boot %s with QEMU as %s.xml describes it (written by\n"
+            "# vmferry package).  KVM when it works here, else TCG.\n"
+            "# Direct kernel boot when VMFERRY_KERNEL is set (with\n"
+            "# VMFERRY_INITRD and VMFERRY_APPEND); VMFERRY_MEMORY overrides\n"
+            "# the memory (MiB).  Arguments are passed on to QEMU (e.g.\n"
+            "# -snapshot).  The serial console is on this terminal.\n"
+            "set -euo pipefail\n"
+            "here=$(cd \"$(dirname \"$0\")\" && pwd)\n"
+            "# QEMU tries each -accel in order: KVM, then TCG\n"
+            "args=(-machine q35 -accel kvm -accel tcg "
+            "-m \"${VMFERRY_MEMORY:-%u}\" -smp %u\n"
+            "      -nodefaults -display none -serial mon:stdio)\n",
+            p->vm.name, p->vm.name, p->vm.memory_mb, p->vm.vcpus);
+    if (uefi)
+        fprintf(f, "code=/usr/share/OVMF/OVMF_CODE.fd\n"
+                "vars=\"$here/%s_VARS.fd\"\n"
+                "[ -e \"$vars\" ] || cp /usr/share/OVMF/OVMF_VARS.fd \"$vars\"\n"
+                "args+=(-drive \"if=pflash,format=raw,readonly=on,file=$code\"\n"
+                "      -drive \"if=pflash,format=raw,file=$vars\")\n",
+                p->vm.name);
+    if (!strcmp(bus, "scsi"))
+        fputs("args+=(-device virtio-scsi-pci,id=scsi0)\n", f);
+    for (size_t i = 0; i < p->ndisks; i++) {
+        fprintf(f, "args+=(-drive \"file=$here/");
+        /* names are ours (vm name based): quote anyway */
+        fputs("\"", f);
+        shq(f, names[i]);
+        fprintf(f, "\",format=%s,if=none,id=disk%zu\"\n", fmt, i);
+        if (!strcmp(bus, "virtio"))
+            fprintf(f, "      -device virtio-blk-pci,drive=disk%zu%s)\n", i,
+                    i == 0 ? ",bootindex=0" : "");
+        else if (!strcmp(bus, "scsi"))
+            fprintf(f, "      -device scsi-hd,drive=disk%zu,bus=scsi0.0%s)\n",
+                    i, i == 0 ? ",bootindex=0" : "");
+        else
+            fprintf(f, "      -device ide-hd,drive=disk%zu,bus=ide.%zu%s)\n",
+                    i, i, i == 0 ? ",bootindex=0" : "");
+    }
+    fprintf(f, "args+=(-netdev user,id=net0 -device %s,netdev=net0)\n",
+            !strcmp(p->vm.nic_model, "virtio") ? "virtio-net-pci" : "e1000");
+    fputs("if [ -n \"${VMFERRY_KERNEL:-}\" ]; then\n"
+          "    args+=(-kernel \"$VMFERRY_KERNEL\")\n"
+          "    [ -z \"${VMFERRY_INITRD:-}\" ] || args+=(-initrd \"$VMFERRY_INITRD\")\n"
+          "    [ -z \"${VMFERRY_APPEND:-}\" ] || args+=(-append \"$VMFERRY_APPEND\")\n"
+          "fi\n"
+          "exec qemu-system-x86_64 \"${args[@]}\" \"$@\"\n", f);
+    if (fclose(f) != 0) {
+        free(text);
+        error_setg(errp, "out of memory");
+        return -1;
+    }
+    *out = text;
+    return 0;
+}
+
+int pkg_libvirt(struct pkg *p, vf_error **errp)
+{
+    const char *fmt = p->ofmt ? p->ofmt : "qcow2";
+    if (strcmp(fmt, "qcow2") && strcmp(fmt, "raw")) {
+        error_setg(errp, "-O %s: the %s target writes qcow2 or raw", fmt,
+                   p->target);
+        return -1;
+    }
+    char **names = calloc(p->ndisks, sizeof(*names));
+    char *xml = NULL, *sh = NULL, *dir = NULL, *xname = NULL;
+    int r = -1;
+    if (!names)
+        goto oom;
+    for (size_t i = 0; i < p->ndisks; i++) {
+        char *base = pkg_disk_base(p, i);
+        if (!base || asprintf(&names[i], "%s.%s", base,
+                              !strcmp(fmt, "raw") ? "img" : fmt) < 0) {
+            names[i] = NULL;
+            free(base);
+            goto oom;
+        }
+        free(base);
+        if (pkg_write_disk(p, i, names[i], fmt, NULL, errp) < 0)
+            goto out;
+    }
+    if (!(dir = final_dir(p)) || asprintf(&xname, "%s.xml", p->vm.name) < 0) {
+        xname = NULL;
+        goto oom;
+    }
+    if (domain_xml(p, names, fmt, dir, &xml, errp) < 0 ||
+        pkg_write_file(p, xname, "metadata", xml, strlen(xml), 0644,
+                       errp) < 0 ||
+        run_sh(p, names, fmt, &sh, errp) < 0 ||
+        pkg_write_file(p, "run.sh", "script", sh, strlen(sh), 0755,
+                       errp) < 0)
+        goto out;
+    json_object_object_add(p->meta, "domain-xml",
+                           json_object_new_string(xname));
+    json_object_object_add(p->meta, "machine", json_object_new_string("q35"));
+    json_object_object_add(p->meta, "disk-bus",
+                           json_object_new_string(p->vm.disk_bus));
+    json_object_object_add(p->meta, "nic-model",
+                           json_object_new_string(p->vm.nic_model));
+    p->pf_format = fmt;
+    r = 0;
+    goto out;
+oom:
+    error_setg(errp, "out of memory");
+out:
+    for (size_t i = 0; names && i < p->ndisks; i++)
+        free(names[i]);
+    free(names);
+    free(xml);
+    free(sh);
+    free(dir);
+    free(xname);
+    return r;
 }
