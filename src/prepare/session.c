@@ -63,12 +63,12 @@ static struct json_object *session_os(struct json_object *report,
     return NULL;
 }
 
+static int session_edit(struct prep_session *s,
+                        const struct prep_session_opts *o, vf_error **errp);
+
 int prep_session_run(struct prep_session *s, char *const *paths, int n,
                      const struct prep_session_opts *o, vf_error **errp)
 {
-    struct prep_queue tq = { 0 };
-    struct inspect *in = NULL;
-    int r = -1;
     memset(s, 0, sizeof(*s));
     s->p.changes = json_object_new_array();
     s->p.warnings = json_object_new_array();
@@ -76,17 +76,47 @@ int prep_session_run(struct prep_session *s, char *const *paths, int n,
         error_setg(errp, "%d disks (1 to %d)", n, PREP_MAX_DISKS);
         return -1;
     }
-    if (o->target && prep_target_edits(&tq, o->target, errp) < 0)
-        goto out;
     for (int i = 0; i < n; i++) {
         s->src[i] = blk_open(paths[i], !o->in_place, o->oo, errp);
         if (!s->src[i])
-            goto out;
+            return -1;
         s->n = i + 1;
+    }
+    return session_edit(s, o, errp);
+}
+
+int prep_session_run_blks(struct prep_session *s, struct blk *const *blks,
+                          int n, const struct prep_session_opts *o,
+                          vf_error **errp)
+{
+    memset(s, 0, sizeof(*s));
+    s->p.changes = json_object_new_array();
+    s->p.warnings = json_object_new_array();
+    s->borrowed = true;
+    if (n < 1 || n > PREP_MAX_DISKS || o->in_place) {
+        error_setg(errp, "%d disks (1 to %d, not in place)", n,
+                   PREP_MAX_DISKS);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        s->src[i] = blks[i];
+    s->n = n;
+    return session_edit(s, o, errp);
+}
+
+static int session_edit(struct prep_session *s,
+                        const struct prep_session_opts *o, vf_error **errp)
+{
+    struct prep_queue tq = { 0 };
+    struct inspect *in = NULL;
+    int r = -1, n = s->n;
+    if (o->target && prep_target_edits(&tq, o->target, errp) < 0)
+        goto out;
+    for (int i = 0; i < n; i++) {
         if (o->in_place) {
             if (!s->src[i]->drv->pwrite) {
                 error_setg(errp, "%s: %s images cannot be edited in place",
-                           paths[i], s->src[i]->drv->name);
+                           s->src[i]->filename, s->src[i]->drv->name);
                 goto out;
             }
             s->ov[i] = s->src[i];
@@ -142,7 +172,8 @@ void prep_session_close(struct prep_session *s)
     for (int i = 0; i < s->n; i++) {
         if (s->ov[i] && s->ov[i] != s->src[i])
             blk_close(s->ov[i]);
-        blk_close(s->src[i]);
+        if (!s->borrowed)
+            blk_close(s->src[i]);
         s->ov[i] = s->src[i] = NULL;
     }
     s->n = 0;

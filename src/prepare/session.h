@@ -34,12 +34,18 @@ struct prep_session {
                                           or src[i] in place) */
     struct prep p;                     /* changes and warnings */
     struct json_object *report;        /* inspection before the edits */
+    bool borrowed;                     /* src[] are the caller's */
 };
 
 /* Open, inspect and edit.  On failure the session is still closed with
  * prep_session_close.  0 / -1. */
 int prep_session_run(struct prep_session *s, char *const *paths, int n,
                      const struct prep_session_opts *o, vf_error **errp);
+/* The same on images the caller opened (read-only; they stay the
+ * caller's and must outlive the session). */
+int prep_session_run_blks(struct prep_session *s, struct blk *const *blks,
+                          int n, const struct prep_session_opts *o,
+                          vf_error **errp);
 void prep_session_close(struct prep_session *s);
 
 #endif

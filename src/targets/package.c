@@ -441,6 +441,17 @@ out:
     return r;
 }
 
+struct pkg_prog {
+    struct pkg *p;
+    size_t i;
+};
+
+static void pkg_prog_cb(void *opaque, uint64_t done, uint64_t total)
+{
+    struct pkg_prog *pp = opaque;
+    pp->p->progress(pp->p->opaque, pp->i, done, total);
+}
+
 int pkg_write_disk(struct pkg *p, size_t i, const char *name,
                    const char *fmt, const char *optstr, vf_error **errp)
 {
@@ -466,7 +477,10 @@ int pkg_write_disk(struct pkg *p, size_t i, const char *name,
         goto out;
     if (!p->unsafe)
         blk_set_early_writeback(d);
-    struct convert_opts co = { .threads = p->threads, .sparse_size = 4096 };
+    struct pkg_prog pp = { p, i };
+    struct convert_opts co = { .threads = p->threads, .sparse_size = 4096,
+                               .progress = p->progress ? pkg_prog_cb : NULL,
+                               .opaque = &pp };
     struct convert_stats st;
     if (engine_convert(p->disks[i].blk, d, &co, &st, errp) < 0 ||
         blk_commit(d, p->unsafe, errp) < 0)
@@ -601,55 +615,102 @@ static struct json_object *pkg_pf_report(struct pkg *p)
     return r;
 }
 
-int pkg_run(struct pkg *p, const struct pkg_target *t, vf_error **errp)
+static void pkg_plan_pf(struct pkg *p, const struct pkg_target *t)
 {
-    if (pkg_begin(p, errp) < 0)
-        return -1;
-    if (t->run(p, errp) < 0)
-        goto fail;
-    if (t->preflight) {
-        const struct pf_target *pt = pf_find(t->preflight);
-        struct json_object *rep = pkg_pf_report(p);
-        if (!pt || !rep) {
-            json_object_put(rep);
-            error_setg(errp, "preflight target %s unavailable",
-                       t->preflight);
-            goto fail;
+    const char *n = t->name;
+    p->pf_subkey = p->pf_subval = NULL;
+    p->pf_size_align = 0;
+    if (!strcmp(n, "local") || !strcmp(n, "libvirt") ||
+        !strcmp(n, "openstack")) {
+        p->pf_format = p->ofmt ? p->ofmt : "qcow2";
+        if (!strcmp(p->pf_format, "vmdk")) {
+            p->pf_subkey = "create-type";
+            p->pf_subval = "streamOptimized";
         }
-        struct pf_ctx c = { .report = rep,
-                            .disk_bus = p->vm.disk_bus,
-                            .controller = "pvscsi" };
-        bool ok;
-        json_object_put(p->preflight);
-        p->preflight = pf_run(pt, &c, &ok);
+    } else if (!strcmp(n, "cloudstack-kvm")) {
+        p->pf_format = "qcow2";
+    } else if (!strcmp(n, "cloudstack-xen")) {
+        p->pf_format = "vpc";
+        p->pf_subkey = "subformat";
+        p->pf_subval = "dynamic";
+    } else if (!strcmp(n, "cloudstack-hyperv") || !strcmp(n, "hyperv")) {
+        p->pf_format = "vhdx";
+    } else if (!strcmp(n, "gce")) {
+        p->pf_format = "raw";
+        p->pf_size_align = 1ull << 30;
+    } else if (!strcmp(n, "azure")) {
+        p->pf_format = "vpc";
+        p->pf_subkey = "subformat";
+        p->pf_subval = "fixed";
+        p->pf_size_align = 1ull << 20;
+    } else if (!strcmp(n, "sce")) {
+        p->pf_format = "raw";
+    } else if (!strcmp(n, "virtualbox") && !p->ova) {
+        p->pf_format = "vdi";
+    } else if (!strcmp(n, "aws") && p->aws_format &&
+               strcmp(p->aws_format, "ova") && strcmp(p->aws_format, "vmdk")) {
+        p->pf_format = !strcmp(p->aws_format, "vhd") ? "vpc" : "raw";
+    } else {
+        /* OVAs and AWS's VMDK: streamOptimized VMDKs */
+        p->pf_format = "vmdk";
+        p->pf_subkey = "create-type";
+        p->pf_subval = "streamOptimized";
+    }
+}
+
+static int pkg_check(struct pkg *p, const struct pkg_target *t,
+                     vf_error **errp)
+{
+    if (!t->preflight)
+        return 0;
+    const struct pf_target *pt = pf_find(t->preflight);
+    struct json_object *rep = pkg_pf_report(p);
+    if (!pt || !rep) {
         json_object_put(rep);
-        if (!ok) {
-            struct json_object *rules = jget(p->preflight, "rules");
-            for (size_t i = 0; rules && i < json_object_array_length(rules);
-                 i++) {
-                struct json_object *ru = json_object_array_get_idx(rules, i);
-                const char *res = jstr(ru, "result"), *sev = jstr(ru,
-                                                               "severity");
-                if (res && !strcmp(res, "fail") && sev &&
-                    !strcmp(sev, "error")) {
-                    const char *fix = jstr(ru, "fix");
-                    error_setg(errp, "preflight %s: %s failed (%s): %s%s%s",
-                               t->preflight, jstr(ru, "id"),
-                               jstr(ru, "statement"),
-                               jstr(ru, "evidence") ? jstr(ru, "evidence")
-                                                    : "",
-                               fix ? "; fix: " : "", fix ? fix : "");
-                    goto fail;
-                }
-            }
-            error_setg(errp, "preflight %s failed", t->preflight);
-            goto fail;
+        error_setg(errp, "preflight target %s unavailable", t->preflight);
+        return -1;
+    }
+    struct pf_ctx c = { .report = rep, .disk_bus = p->vm.disk_bus,
+                        .controller = "pvscsi" };
+    bool ok;
+    json_object_put(p->preflight);
+    p->preflight = pf_run(pt, &c, &ok);
+    json_object_put(rep);
+    if (ok || p->force)
+        return 0;
+    struct json_object *rules = jget(p->preflight, "rules");
+    for (size_t i = 0; rules && i < json_object_array_length(rules); i++) {
+        struct json_object *ru = json_object_array_get_idx(rules, i);
+        const char *res = jstr(ru, "result"), *sev = jstr(ru, "severity");
+        if (res && !strcmp(res, "fail") && sev && !strcmp(sev, "error")) {
+            const char *fix = jstr(ru, "fix");
+            error_setg(errp, "preflight %s: %s failed (%s): %s%s%s",
+                       t->preflight, jstr(ru, "id"), jstr(ru, "statement"),
+                       jstr(ru, "evidence") ? jstr(ru, "evidence") : "",
+                       fix ? "; fix: " : "", fix ? fix : "");
+            return -1;
         }
     }
-    if (pkg_finish(p, errp) < 0)
-        goto fail;
-    return 0;
-fail:
-    pkg_abort(p);
+    error_setg(errp, "preflight %s failed", t->preflight);
     return -1;
+}
+
+int pkg_preflight(struct pkg *p, const struct pkg_target *t,
+                  vf_error **errp)
+{
+    pkg_plan_pf(p, t);
+    return pkg_check(p, t, errp);
+}
+
+int pkg_run(struct pkg *p, const struct pkg_target *t, vf_error **errp)
+{
+    pkg_plan_pf(p, t);
+    if (pkg_begin(p, errp) < 0)
+        return -1;
+    if (t->run(p, errp) < 0 || pkg_check(p, t, errp) < 0 ||
+        pkg_finish(p, errp) < 0) {
+        pkg_abort(p);
+        return -1;
+    }
+    return 0;
 }

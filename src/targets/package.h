@@ -72,6 +72,8 @@ struct pkg {
     const char *aws_format;    /* --aws-format ova|vmdk|raw|vhd */
     int threads;               /* 0: cores */
     bool unsafe;               /* no fsync */
+    bool force;                /* a failing preflight is recorded, not
+                                  fatal (migrate --force) */
     int64_t mtime;             /* timestamps written into archives */
     pkg_progress_fn progress;  /* may be NULL */
     void *opaque;
@@ -107,6 +109,14 @@ int pkg_vm_fill(struct pkg *p, vf_error **errp);
  * statement and evidence), pkg_finish; pkg_abort on any failure.  p->vm
  * must be filled.  0 / -1. */
 int pkg_run(struct pkg *p, const struct pkg_target *t, vf_error **errp);
+
+/* Set p->pf_* for what target t writes with p's options (the target's
+ * function may refine them), and run t's preflight rules over p->report
+ * with those format facts: p->preflight gets the verdict.  A failing
+ * error-level rule is an error naming it (statement, evidence, fix)
+ * unless p->force.  0 / -1. */
+int pkg_preflight(struct pkg *p, const struct pkg_target *t,
+                  vf_error **errp);
 
 /* Create the working directory for outdir (which must not exist, or be
  * an empty directory).  0 / -1. */
