@@ -30,6 +30,8 @@ static const struct cli_cmd cmds[] = {
       "preflight --target T [--json] [-f FMT] IMAGE..." },
     { "prepare", cmd_prepare,
       "prepare [--target T] [EDITS...] [-O FMT] SRC... DST | --in-place IMAGE..." },
+    { "migrate", cmd_migrate,
+      "migrate SRC... [--to T] [-o OUTDIR] [--force] [--json] [EDITS...]" },
     { "package", cmd_package,
       "package --target T [--name N] [--memory MB] [--vcpus N] [EDITS...] SRC... OUTDIR" },
 };

@@ -276,13 +276,13 @@ static int run_sh(struct pkg *p, char **names, const char *fmt, char **out,
         fprintf(f, "\",format=%s,if=none,id=disk%zu\"\n", fmt, i);
         if (!strcmp(bus, "virtio"))
             fprintf(f, "      -device virtio-blk-pci,drive=disk%zu%s)\n", i,
-                    i == 0 ? ",bootindex=0" : "");
+                    i == 0 ? ",bootindex=1" : "");
         else if (!strcmp(bus, "scsi"))
             fprintf(f, "      -device scsi-hd,drive=disk%zu,bus=scsi0.0%s)\n",
-                    i, i == 0 ? ",bootindex=0" : "");
+                    i, i == 0 ? ",bootindex=1" : "");
         else
             fprintf(f, "      -device ide-hd,drive=disk%zu,bus=ide.%zu%s)\n",
-                    i, i, i == 0 ? ",bootindex=0" : "");
+                    i, i, i == 0 ? ",bootindex=1" : "");
     }
     fprintf(f, "args+=(-netdev user,id=net0 -device %s,netdev=net0)\n",
             !strcmp(p->vm.nic_model, "virtio") ? "virtio-net-pci" : "e1000");

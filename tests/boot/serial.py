@@ -6,6 +6,10 @@ log in and run commands.
 usage: serial.py --disk D --kernel K --initrd I --append CMDLINE
                  [--login USER:PASSWORD --run CMD ...] [--timeout S]
                  [--log FILE]
+       serial.py --script RUN.SH --kernel K --initrd I --append CMDLINE ...
+With --script, the guest is started by that script (a package's run.sh,
+given -snapshot, VMFERRY_KERNEL/INITRD/APPEND and VMFERRY_MEMORY=768)
+instead of the command line below.
 
 Exit 0 when "login:" appeared (and, with --login, the commands ran: their
 output between markers is printed), 3 when the guest gave up (no root
@@ -15,7 +19,8 @@ its PID; the time limit bounds everything.
 import argparse, os, re, select, signal, subprocess, sys, time
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--disk", required=True)
+ap.add_argument("--disk")
+ap.add_argument("--script")
 ap.add_argument("--format", default="raw")
 ap.add_argument("--kernel", required=True)
 ap.add_argument("--initrd", required=True)
@@ -34,8 +39,15 @@ cmd = ["qemu-system-x86_64", "-accel", "tcg", "-m", "768", "-smp", "1",
        "-kernel", a.kernel, "-initrd", a.initrd, "-append", a.append,
        "-drive", "file=%s,if=virtio,format=%s,snapshot=on" % (a.disk, a.format),
        "-serial", "stdio"]
+env = None
+if a.script:
+    cmd = [a.script, "-snapshot"]
+    env = dict(os.environ, VMFERRY_KERNEL=a.kernel, VMFERRY_INITRD=a.initrd,
+               VMFERRY_APPEND=a.append, VMFERRY_MEMORY="768")
+elif not a.disk:
+    ap.error("--disk or --script is needed")
 p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                     stderr=subprocess.STDOUT)
+                     stderr=subprocess.STDOUT, env=env)
 buf = b""
 log = open(a.log, "wb") if a.log else None
 deadline = time.time() + a.timeout
