@@ -302,8 +302,11 @@ int initramfs_scan_buf(const uint8_t *data, size_t len,
                        struct json_object *result, vf_error **errp);
 
 struct json_object *boot_inspect(struct inspect *in, struct gview *v);
-/* Firmware and MBR boot code for the whole guest. */
-void boot_disks(struct inspect *in, struct json_object *out);
+/* Firmware and MBR boot code for the whole guest; with read_esp, whether
+ * an ESP holds the fallback loader for arch (the first OS's; NULL:
+ * x86_64). */
+void boot_disks(struct inspect *in, const char *arch, bool read_esp,
+                struct json_object *out);
 
 struct json_object *apps_tools(struct inspect *in, struct gview *v,
                                struct json_object *packages);
