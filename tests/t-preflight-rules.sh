@@ -60,6 +60,16 @@ def encrypted(r):
 def windows(r):
     r["operatingsystems"] = []
     r["filesystems"] = [{"device": "/dev/sda2", "type": "ntfs"}]
+def uefi(loader, key=True):
+    def m(r):
+        fw = r["firmware"]
+        fw["type"] = "uefi"
+        fw.pop("bios-boot-partition", None)
+        if key:
+            fw["uefi-fallback-loader"] = loader
+        else:
+            fw.pop("uefi-fallback-loader", None)
+    return m
 def none(r):
     pass
 def both(*ms):
@@ -76,6 +86,9 @@ cases = [
     ("aws", "aws-64bit-os", "debian", none, setos("arch", "i386")),
     ("aws", "aws-64bit-os", "debian", none, lambda r: r.update(operatingsystems=[])),
     ("aws", "aws-boot-mode", "debian", none, None, "ubuntu"),
+    ("aws", "aws-boot-mode", "ubuntu", uefi("/EFI/BOOT/BOOTX64.EFI"), uefi(None)),
+    # a report from before the ESP was read passes, saying so
+    ("aws", "aws-boot-mode", "ubuntu", uefi(None, key=False), uefi(None)),
     ("aws", "aws-root-on-boot-disk", "rhel", none, root_on_sdb),
     ("aws", "aws-filesystems", "debian", none, fstype("zfs", "/dev/sda5")),
     ("aws", "aws-no-sesparse", "debian", fmt("vmdk", create_type="monolithicSparse"), fmt("vmdk", create_type="seSparse")),

@@ -176,8 +176,18 @@ static void print_text(struct json_object *r)
             printf("  network: %s: %s\n", js(e2, "file"), js(e2, "risk"));
     }
     struct json_object *fw;
-    if (json_object_object_get_ex(r, "firmware", &fw))
-        printf("firmware: %s\n", js(fw, "type"));
+    if (json_object_object_get_ex(r, "firmware", &fw)) {
+        struct json_object *ldr;
+        printf("firmware: %s", js(fw, "type"));
+        /* the key is there when the guest has an ESP */
+        if (json_object_object_get_ex(fw, "uefi-fallback-loader", &ldr)) {
+            if (ldr)
+                printf(", fallback loader %s", json_object_get_string(ldr));
+            else
+                printf(", no fallback loader on the ESP");
+        }
+        printf("\n");
+    }
     FOREACH(ja(r, "warnings"), i, e)
         printf("warning: %s\n", json_object_get_string(e));
 }

@@ -3,7 +3,8 @@
  * GRUB legacy, syslinux/extlinux, systemd-boot), the kernel command
  * line's root= and the device it names; the firmware (UEFI when a GPT
  * has an EFI System Partition and no BIOS-boot partition, as virt-v2v's
- * firmware.ml decides) and the signature of the MBR boot code.
+ * firmware.ml decides), whether the ESP holds the fallback boot loader
+ * (read with fat.c) and the signature of the MBR boot code.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,7 +202,48 @@ static const char *mbr_code_kind(const uint8_t *s)
     return "unknown";
 }
 
-void boot_disks(struct inspect *in, struct json_object *out)
+/* The loader UEFI firmware boots from a disk when no boot entry names
+ * one (the UEFI spec's removable media boot behaviour): what a guest
+ * needs on its ESP when it moves to a machine with empty boot entries. */
+static const char *boot_fallback_name(const char *arch)
+{
+    return arch && !strcmp(arch, "aarch64") ? "BOOTAA64.EFI" : "BOOTX64.EFI";
+}
+
+/* The fallback loader's path on the first ESP that has it, or NULL; an
+ * ESP that cannot be read becomes a warning. */
+static struct json_object *boot_esp_loader(struct inspect *in,
+                                           const char *arch)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/EFI/BOOT/%s", boot_fallback_name(arch));
+    for (size_t i = 0; i < in->ndevs; i++) {
+        struct gdev *d = in->devs[i];
+        if (!d->esp)
+            continue;
+        if (d->fstype[0] && strcmp(d->fstype, "vfat")) {
+            inspect_warn(in, "ESP %s holds %s, not a FAT filesystem",
+                         d->name, d->fstype);
+            continue;
+        }
+        bool dir = false;
+        uint64_t size = 0;
+        vf_error *err = NULL;
+        int r = fat_stat(d, path, &dir, &size, &err);
+        if (r < 0) {
+            inspect_warn(in, "ESP %s: %s", d->name, error_msg(err));
+            error_free(err);
+        } else if (r > 0 && !dir && size == 0) {
+            inspect_warn(in, "ESP %s: %s is empty", d->name, path);
+        } else if (r > 0 && !dir) {
+            return jstr(path);
+        }
+    }
+    return NULL;
+}
+
+void boot_disks(struct inspect *in, const char *arch, bool read_esp,
+                struct json_object *out)
 {
     bool esp = false, bios_boot = false, gpt = false;
     struct json_object *esps = json_object_new_array();
@@ -225,6 +267,9 @@ void boot_disks(struct inspect *in, struct json_object *out)
     jset_str(out, "bios-boot-partition", biosdev);
     jset_bool(out, "uefi-capable", esp);
     jset_bool(out, "bios-capable", !gpt || bios_boot);
+    if (esp)
+        json_object_object_add(out, "uefi-fallback-loader",
+                               read_esp ? boot_esp_loader(in, arch) : NULL);
     struct json_object *codes = json_object_new_array();
     for (size_t i = 0; i < in->ndevs; i++) {
         struct gdev *d = in->devs[i];

@@ -111,6 +111,17 @@ struct json_object *fsprobe(struct gdev *d);
 const char *fsprobe_buf(const uint8_t *buf, size_t len, uint64_t dev_size,
                         char *uuid, size_t ulen, char *label, size_t llen);
 
+/* ---- FAT12/16/32, read-only (fat.c) ---- */
+
+/* Find path ('/'-separated, from the root) on the FAT filesystem of d.
+ * Each component matches an entry's VFAT long name or its 8.3 short name,
+ * ASCII letters' case ignored.  1 found (*is_dir and *size, when not
+ * NULL, filled: size 0 for a directory), 0 not there, -1 when the volume
+ * cannot be read (the error names the bad value: a BPB field, a cluster
+ * number, a looping chain). */
+int fat_stat(struct gdev *d, const char *path, bool *is_dir, uint64_t *size,
+             vf_error **errp);
+
 /* ---- volumes (lvm.c; MD RAID1 arrays are exposed by inspect.c) ---- */
 
 /* Scan every LVM2 PV among in's devices, add LVs as gdevs, return the
@@ -291,8 +302,11 @@ int initramfs_scan_buf(const uint8_t *data, size_t len,
                        struct json_object *result, vf_error **errp);
 
 struct json_object *boot_inspect(struct inspect *in, struct gview *v);
-/* Firmware and MBR boot code for the whole guest. */
-void boot_disks(struct inspect *in, struct json_object *out);
+/* Firmware and MBR boot code for the whole guest; with read_esp, whether
+ * an ESP holds the fallback loader for arch (the first OS's; NULL:
+ * x86_64). */
+void boot_disks(struct inspect *in, const char *arch, bool read_esp,
+                struct json_object *out);
 
 struct json_object *apps_tools(struct inspect *in, struct gview *v,
                                struct json_object *packages);

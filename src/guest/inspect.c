@@ -358,7 +358,8 @@ struct inspect *inspect_open(struct blk *const *disks, size_t n,
             inspect_root(in, in->devs[i], oses);
     json_object_object_add(rep, "operatingsystems", oses);
     struct json_object *fw = json_object_new_object();
-    boot_disks(in, fw);
+    boot_disks(in, jget_str(json_object_array_get_idx(oses, 0), "arch"),
+               !(flags & INSPECT_NO_FILES), fw);
     json_object_object_add(rep, "firmware", fw);
     json_object_object_add(rep, "warnings", json_object_get(in->warnings));
     *report = rep;

@@ -23,7 +23,10 @@ static const struct pf_rule aws_rules[] = {
     { .id = "aws-boot-mode", .severity = PF_ERROR, .check = pf_chk_boot_mode,
       .statement = "BIOS with an MBR boot disk, or UEFI with a fallback "
                    "EFI/BOOT loader",
-      .fix = "import with --boot-mode uefi, or convert the boot disk to MBR" },
+      .fix = "UEFI: install the loader as \\EFI\\BOOT\\BOOTX64.EFI on the "
+             "ESP (grub-install --removable, or copy shimx64.efi there) and "
+             "import with --boot-mode uefi; BIOS: convert the boot disk to "
+             "MBR" },
     { .id = "aws-root-on-boot-disk", .severity = PF_ERROR,
       .check = pf_chk_root_on_boot_disk,
       .statement = "the root filesystem is on the boot disk (the disk with "

@@ -80,7 +80,8 @@ enum pf_result pf_chk_64bit(const struct pf_ctx *, const struct pf_rule *,
 /* Not Windows (an NTFS filesystem and no Linux root count as Windows). */
 enum pf_result pf_chk_not_windows(const struct pf_ctx *,
                                   const struct pf_rule *, char *, size_t);
-/* BIOS with an MBR boot disk, or UEFI. */
+/* BIOS with an MBR boot disk, or UEFI with the fallback loader
+ * (\EFI\BOOT\BOOTX64.EFI, BOOTAA64.EFI for aarch64) on an ESP. */
 enum pf_result pf_chk_boot_mode(const struct pf_ctx *, const struct pf_rule *,
                                 char *, size_t);
 /* The root filesystem is on the first disk (through LVM too). */

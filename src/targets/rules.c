@@ -279,6 +279,46 @@ enum pf_result pf_chk_not_windows(const struct pf_ctx *c,
     return PF_PASS;
 }
 
+/* A UEFI guest boots on a new machine (whose NVRAM has no boot entry for
+ * it) only from the fallback loader, \EFI\BOOT\BOOT<arch>.EFI on an ESP:
+ * inspection says whether one is there (uefi-fallback-loader). */
+static enum pf_result boot_uefi_loader(const struct pf_ctx *c,
+                                       struct json_object *fw, char *ev,
+                                       size_t len)
+{
+    struct json_object *ldr;
+    if (!json_object_object_get_ex(fw, "uefi-fallback-loader", &ldr)) {
+        /* a report from before the ESP was read */
+        evf(ev, len, "; the report does not say whether the ESP holds "
+            "the EFI/BOOT fallback loader (inspect again to check)");
+        return PF_PASS;
+    }
+    if (ldr) {
+        evf(ev, len, "; fallback loader %s on the ESP",
+            json_object_get_string(ldr));
+        return PF_PASS;
+    }
+    const char *arch = alen(oses(c)) ? gstr(aidx(oses(c), 0), "arch")
+                                     : NULL;
+    struct json_object *esps = get(fw, "esp"), *warns = get(c->report,
+                                                            "warnings");
+    evf(ev, len, "; ESP");
+    for (size_t i = 0; i < alen(esps); i++)
+        evf(ev, len, "%s %s", i ? "," : "",
+            json_object_get_string(aidx(esps, i)));
+    evf(ev, len, " has no \\EFI\\BOOT\\%s",
+        arch && !strcmp(arch, "aarch64") ? "BOOTAA64.EFI" : "BOOTX64.EFI");
+    /* an ESP that could not be read: say why (inspection's warning) */
+    for (size_t i = 0; i < alen(warns); i++) {
+        const char *w = json_object_get_string(aidx(warns, i));
+        if (w && !strncmp(w, "ESP ", 4)) {
+            evf(ev, len, " (%s)", w);
+            break;
+        }
+    }
+    return PF_FAIL;
+}
+
 enum pf_result pf_chk_boot_mode(const struct pf_ctx *c,
                                 const struct pf_rule *r, char *ev, size_t len)
 {
@@ -288,11 +328,8 @@ enum pf_result pf_chk_boot_mode(const struct pf_ctx *c,
     const char *pt = gstr(get(d0, "partition-table"), "type");
     evf(ev, len, "firmware %s, boot disk table %s", t ? t : "?",
         pt ? pt : "?");
-    if (t && !strcmp(t, "uefi")) {
-        evf(ev, len, "; the EFI/BOOT fallback loader on the ESP is not "
-            "verified (vfat is not read yet)");
-        return PF_PASS;
-    }
+    if (t && !strcmp(t, "uefi"))
+        return boot_uefi_loader(c, fw, ev, len);
     return pt && !strcmp(pt, "mbr") ? PF_PASS : PF_FAIL;
 }
 
