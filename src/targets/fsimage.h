@@ -1,9 +1,10 @@
 /*
  * fsimage.h: small read-only filesystem images built whole from a list of
- * files held in memory: FAT12/FAT16 with VFAT long names (vfat-write.c),
- * for config drives and cloud-init seeds.
+ * files held in memory: ISO 9660 with Joliet and Rock Ridge (iso-write.c,
+ * through libisofs) and FAT12/FAT16 with VFAT long names (vfat-write.c).
+ * Config drives and cloud-init seeds are made of them (configdrive.c).
  *
- * The writers fill an io the caller created (empty, usually a temporary
+ * Both writers fill an io the caller created (empty, usually a temporary
  * output file) and do not flush it: making the file durable and giving it
  * its final name is the caller's job.
  */
@@ -28,6 +29,12 @@ struct fsimg_file {
 
 /* At most this many files in one image: config drives hold a handful. */
 #define FSIMG_MAX_FILES 64
+
+/* Write an ISO 9660 image (Joliet and Rock Ridge on, files 0644,
+ * directories 0755, owned by root) with volume id volid (1-32 bytes,
+ * kept as given) holding files.  0 / -1. */
+int iso9660_write(struct io *out, const char *volid,
+                  const struct fsimg_file *files, size_t n, vf_error **errp);
 
 /* Write a FAT12 or FAT16 image (whichever the cluster count makes it)
  * sized to the files with some slack (at least 1 MiB), with volume label
