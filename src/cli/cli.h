@@ -47,6 +47,7 @@ int cmd_preflight(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);
 int cmd_package(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
+int cmd_configdrive(int argc, char **argv);
 
 /* Parse the options every image-reading command shares: -f FMT (into
  * oo->format), --json (when json is non-NULL), --allow-data-file,

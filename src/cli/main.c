@@ -34,6 +34,7 @@ static const struct cli_cmd cmds[] = {
       "migrate SRC... [--to T] [-o OUTDIR] [--force] [--json] [EDITS...]" },
     { "package", cmd_package,
       "package --target T [--name N] [--memory MB] [--vcpus N] [EDITS...] SRC... OUTDIR" },
+    { "configdrive", cmd_configdrive, "configdrive [--format iso|vfat] [--label cidata|config-2] [OPTIONS] OUT" },
 };
 
 static void usage(FILE *f)
