@@ -254,8 +254,11 @@ static int run_sh(struct pkg *p, char **names, const char *fmt, char **out,
             "# -snapshot).  The serial console is on this terminal.\n"
             "set -euo pipefail\n"
             "here=$(cd \"$(dirname \"$0\")\" && pwd)\n"
-            "# QEMU tries each -accel in order: KVM, then TCG\n"
-            "args=(-machine q35 -accel kvm -accel tcg "
+            "# QEMU tries each -accel in order: KVM, then TCG (VMFERRY_ACCEL\n"
+            "# picks one, e.g. tcg where /dev/kvm exists but does not work)\n"
+            "if [ -n \"${VMFERRY_ACCEL:-}\" ]; then accel=(-accel \"$VMFERRY_ACCEL\")\n"
+            "else accel=(-accel kvm -accel tcg); fi\n"
+            "args=(-machine q35 \"${accel[@]}\" "
             "-m \"${VMFERRY_MEMORY:-%u}\" -smp %u\n"
             "      -nodefaults -display none -serial mon:stdio)\n",
             p->vm.name, p->vm.name, p->vm.memory_mb, p->vm.vcpus);

@@ -8,7 +8,8 @@ usage: serial.py --disk D --kernel K --initrd I --append CMDLINE
                  [--log FILE]
        serial.py --script RUN.SH --kernel K --initrd I --append CMDLINE ...
 With --script, the guest is started by that script (a package's run.sh,
-given -snapshot, VMFERRY_KERNEL/INITRD/APPEND and VMFERRY_MEMORY=768)
+given -snapshot, VMFERRY_KERNEL/INITRD/APPEND, VMFERRY_MEMORY=768 and
+VMFERRY_ACCEL=tcg)
 instead of the command line below.
 
 Exit 0 when "login:" appeared (and, with --login, the commands ran: their
@@ -43,7 +44,8 @@ env = None
 if a.script:
     cmd = [a.script, "-snapshot"]
     env = dict(os.environ, VMFERRY_KERNEL=a.kernel, VMFERRY_INITRD=a.initrd,
-               VMFERRY_APPEND=a.append, VMFERRY_MEMORY="768")
+               VMFERRY_APPEND=a.append, VMFERRY_MEMORY="768",
+               VMFERRY_ACCEL="tcg")
 elif not a.disk:
     ap.error("--disk or --script is needed")
 p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
