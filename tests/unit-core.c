@@ -153,6 +153,59 @@ static void test_blk(void)
     opts_free(o);
 }
 
+/* blk_create_io: an image laid out on a caller's io, which commit does
+ * not rename and close does not close; multi-file formats refused. */
+static void test_blk_create_io(void)
+{
+    vf_error *err = NULL;
+    struct io *m = io_mem_new("m", 0, NULL);
+    struct opts *o = opts_parse("subformat=streamOptimized", NULL);
+    struct fmt_create_opts co = { .size = 1 << 20, .o = o };
+    struct blk *b = blk_create_io(m, "in.vmdk", "vmdk", &co, &err);
+    CHECK(b != NULL && b->compressed);
+    uint8_t *g = malloc(65536);
+    memset(g, 0x5a, 65536);
+    void *codec = b ? b->drv->codec_new(b, NULL) : NULL;
+    uint8_t *z = malloc(2 * 65536 + 64);
+    size_t zl = b ? b->drv->compress(b, codec, g, 65536, z, 2 * 65536 + 64)
+                  : 0;
+    CHECK(b && b->drv->pwrite_compressed(b, 65536, g, 65536, z, zl,
+                                         NULL) == 0);
+    CHECK(b && blk_commit(b, true, NULL) == 0);
+    if (b)
+        b->drv->codec_free(codec);
+    blk_close(b);
+    int64_t sz = io_size(m, NULL);
+    CHECK(sz > 65536 / 8);                   /* the io still holds it */
+    /* read it back from a copy of the bytes */
+    uint8_t *img = malloc(sz > 0 ? (size_t)sz : 1);
+    CHECK(io_pread(m, img, (size_t)sz, 0, NULL) == 0);
+    struct io *v = io_mem_view("in.vmdk", img, (size_t)sz);
+    struct blk *r = blk_open_io(v, "in.vmdk", true, NULL, &err);
+    CHECK(r != NULL && r->size == 1 << 20);
+    uint8_t back[512];
+    CHECK(r && blk_pread(r, back, 65536 + 512, 512, NULL) == 0 &&
+          back[0] == 0x5a && back[511] == 0x5a);
+    CHECK(r && blk_pread(r, back, 0, 512, NULL) == 0 &&
+          buf_is_zero(back, 512));
+    blk_close(r);
+    free(img);
+    io_close(m);                             /* still ours: not freed */
+    opts_free(o);
+
+    /* a format that needs a second file cannot live on one io */
+    m = io_mem_new("m2", 0, NULL);
+    o = opts_parse("subformat=monolithicFlat", NULL);
+    co.o = o;
+    b = blk_create_io(m, "flat.vmdk", "vmdk", &co, &err);
+    CHECK(b == NULL && err && strstr(error_msg(err), "one file only"));
+    error_free(err);
+    io_close(m);
+    opts_free(o);
+    free(g);
+    free(z);
+}
+
 int main(void)
 {
     test_sizes();
@@ -160,6 +213,7 @@ int main(void)
     test_zero();
     test_mem_and_fault();
     test_blk();
+    test_blk_create_io();
     if (failures) {
         printf("%d checks failed\n", failures);
         return 1;
