@@ -168,6 +168,10 @@ int pkg_vm_fill(struct pkg *p, vf_error **errp)
                 vm->virtio_scsi = true;
             if (jbool(jget(d, "virtio_net"), "available"))
                 vm->virtio_net = true;
+            if (jbool(jget(d, "vmw_pvscsi"), "at-boot"))
+                vm->vmw_pvscsi = true;
+            if (jbool(jget(d, "vmxnet3"), "available"))
+                vm->vmxnet3 = true;
         }
     } else if (jget(p->report, "filesystems")) {
         /* NTFS and no Linux root: a Windows guest (not inspected) */
@@ -585,7 +589,9 @@ int pkg_run(struct pkg *p, const struct pkg_target *t, vf_error **errp)
         }
         struct pf_ctx c = { .report = rep,
                             .disk_bus = p->vm.disk_bus,
-                            .controller = "pvscsi" };
+                            .controller = p->pf_controller
+                                              ? p->pf_controller
+                                              : "pvscsi" };
         bool ok;
         json_object_put(p->preflight);
         p->preflight = pf_run(pt, &c, &ok);
