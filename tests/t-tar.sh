@@ -1,7 +1,8 @@
 #!/bin/bash
 # t-tar: vmferry's tar headers read by GNU tar (the oracle): ustar members,
-# a pax path for a long name, and an oldgnu sparse member of 20 GiB with
-# header-extension blocks; and tar_parse reading GNU tar's own archives.
+# a pax path for a long name, an oldgnu sparse member of 20 GiB with
+# header-extension blocks, headers padded into reserved space (also read
+# by Python's tarfile); and tar_parse reading GNU tar's own archives.
 . "$(dirname "$0")/lib.sh"
 require tar python3
 MK="$BUILDDIR/tar-mk"
@@ -44,6 +45,28 @@ done
 tar -tvf "$scratch/big.tar" | grep -q ' 9663676416 .*big.vmdk' || die "9 GiB member: $(tar -tvf "$scratch/big.tar" 2>&1)"
 { "$MK" parse "$scratch/big.tar" 2>/dev/null || true; } | head -1 | grep -qx "0 9663676416 big.vmdk" || die "tar_parse of the pax size"
 rm -f "$scratch/big.tar"
+
+# headers filled into reserved space: padded with a pax comment record
+"$MK" sized "$scratch/z.tar" || die "tar-mk sized"
+tar -tvf "$scratch/z.tar" > "$scratch/zl" || die "GNU tar cannot list padded headers"
+[ "$(wc -l < "$scratch/zl")" -eq 3 ] || die "padded headers: $(cat "$scratch/zl")"
+grep -q ' 10 .* small.vmdk$' "$scratch/zl" || die "small.vmdk: $(cat "$scratch/zl")"
+grep -q " 5 .* $(printf 'm%.0s' {1..150})\$" "$scratch/zl" || die "long name: $(cat "$scratch/zl")"
+grep -q ' 5 .* exact.ovf$' "$scratch/zl" || die "exact.ovf: $(cat "$scratch/zl")"
+rm -rf "$scratch/x" && mkdir "$scratch/x"
+tar -C "$scratch/x" -xf "$scratch/z.tar" || die "GNU tar cannot extract padded headers"
+[ "$(cat "$scratch/x/small.vmdk")" = 0123456789 ] || die "small.vmdk content"
+[ "$(cat "$scratch/x/exact.ovf")" = "<x/>" ] || die "exact.ovf content"
+[ "$(ls "$scratch/x" | wc -l)" -eq 3 ] || die "extra files: $(ls "$scratch/x")"
+python3 - "$scratch/z.tar" <<'PY' || die "python tarfile reads the padded headers differently"
+import sys, tarfile
+with tarfile.open(sys.argv[1]) as t:
+    got = [(m.name, m.size) for m in t.getmembers()]
+    assert got == [("small.vmdk", 10), ("m" * 150, 5), ("exact.ovf", 5)], got
+    assert t.extractfile("small.vmdk").read() == b"0123456789"
+PY
+"$MK" parse "$scratch/z.tar" > "$scratch/zp" || die "tar_parse of padded headers"
+[ "$(cut -d' ' -f1,2 "$scratch/zp" | tr '\n' ' ')" = "0 10 0 5 0 5 " ] || die "tar_parse: $(cat "$scratch/zp")"
 
 # tar_parse on archives GNU tar wrote: ustar, pax (long name), gnu (long name)
 mkdir -p "$scratch/in/$(printf 'd%.0s' {1..120})"

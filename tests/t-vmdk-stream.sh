@@ -32,6 +32,9 @@ for f in q.vmdk v.vmdk c.vmdk cut.vmdk; do
 done
 qemu-img compare -q src.raw v.vmdk || die "qemu-img reads vmferry's stream differently"
 qemu-img check -q v.vmdk || die "qemu-img check of vmferry's stream"
+# the embedded descriptor's extent line names the file itself
+head -c 65536 v.vmdk | grep -a >/dev/null '^RW [0-9]* SPARSE "v.vmdk"$' ||
+    die "stream descriptor extent line: $(head -c 65536 v.vmdk | grep -a '^RW')"
 if command -v vmdkinfo >/dev/null; then
     vmdkinfo v.vmdk | grep >/dev/null "($(stat -c %s src.raw) bytes)" ||
         die "vmdkinfo media size"

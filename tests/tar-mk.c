@@ -9,6 +9,11 @@
  *                           at i * 300 MiB holding the byte 'a' + i % 26
  *   tar-mk big OUT          one member "big.vmdk" of 9 GiB (a pax size
  *                           record), its data a hole in OUT
+ *   tar-mk sized OUT        headers filled into reserved space
+ *                           (tar_member_header_sized): "small.vmdk" (10
+ *                           bytes) in 3 blocks, a 150-byte name in one
+ *                           block more than it needs, "exact.ovf" in
+ *                           just its block; and the refusals
  *   tar-mk parse FILE       list FILE's members with tar_parse:
  *                           "TYPE SIZE NAME" per line
  */
@@ -117,6 +122,37 @@ int main(int argc, char **argv)
         }
         free(h);
         free(map);
+    } else if (!strcmp(argv[1], "sized")) {
+        char longname[151];
+        memset(longname, 'm', 150);
+        longname[150] = 0;
+        struct { const char *name, *data; size_t len; } m[] = {
+            { "small.vmdk", "0123456789", 3 * TAR_BLOCK },
+            { longname, "long\n", 4 * TAR_BLOCK },
+            { "exact.ovf", "<x/>\n", TAR_BLOCK },
+        };
+        for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+            vf_error *e = NULL;
+            uint8_t *h;
+            size_t n = strlen(m[i].data);
+            if (tar_member_header_sized(m[i].name, n, 0644, 1700000000,
+                                        m[i].len, &h, &e) < 0)
+                die(m[i].name, e);
+            put(h, m[i].len);
+            put(m[i].data, n);
+            zeros(tar_padding(n));
+            free(h);
+        }
+        /* refused: shorter than needed; one block more than a plain
+         * ustar header; not a block multiple */
+        uint8_t *h = NULL;
+        if (tar_member_header_sized("big.vmdk", 9ULL << 30, 0644, 0,
+                                    TAR_BLOCK, &h, NULL) == 0 ||
+            tar_member_header_sized("a.vmdk", 1, 0644, 0, 2 * TAR_BLOCK,
+                                    &h, NULL) == 0 ||
+            tar_member_header_sized("a.vmdk", 1, 0644, 0, 1000, &h,
+                                    NULL) == 0)
+            die("a bad header length was accepted", NULL);
     } else if (!strcmp(argv[1], "big")) {
         vf_error *e = NULL;
         uint8_t *h;

@@ -1,8 +1,9 @@
 /*
  * unit-core.c: unit tests of the pieces under the formats: option lists,
- * sizes, zero detection, the memory and fault-injection backends, the
- * format core's bounds checks and temporary outputs.  Prints one line per
- * failed check; exit status 0 when all pass.
+ * sizes, zero detection, the memory, fault-injection and window backends,
+ * the format core's bounds checks, temporary outputs and images created on
+ * a caller's io.  Prints one line per failed check; exit status 0 when all
+ * pass.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -153,6 +154,105 @@ static void test_blk(void)
     opts_free(o);
 }
 
+/* io_window: sequential writes at base, a digest of exactly those
+ * bytes, out-of-order writes refused with both offsets named. */
+static void test_window(void)
+{
+    vf_error *err = NULL;
+    struct io *m = io_mem_new("ova", 0, NULL);
+    CHECK(io_pwrite(m, "HDR", 3, 0, NULL) == 0);
+    struct io *w = io_window_new(m, 512, "sha256", "member", &err);
+    CHECK(w != NULL && w->fd == -1);
+    CHECK(io_pwrite(w, "abc", 3, 0, NULL) == 0);
+    CHECK(io_pwrite(w, "defg", 4, 3, NULL) == 0);
+    CHECK(io_pwrite(w, "x", 1, 3, &err) < 0);       /* a rewrite */
+    CHECK(err && strstr(error_msg(err), "0x3 out of order") &&
+          strstr(error_msg(err), "next offset 0x7"));
+    error_free(err);
+    err = NULL;
+    CHECK(io_pwrite(w, "x", 1, 9, NULL) < 0);        /* a gap */
+    CHECK(io_size(w, NULL) == 7 && io_window_length(w) == 7);
+    CHECK(io_truncate(w, 7, NULL) == 0 && io_truncate(w, 8, NULL) < 0);
+    CHECK(io_punch(w, 0, 1, NULL) < 0);
+    uint8_t b[16];
+    memset(b, 0xee, sizeof(b));
+    CHECK(io_pread(w, b, 10, 2, NULL) == 0 && !memcmp(b, "cdefg", 5) &&
+          buf_is_zero(b + 5, 5));
+    CHECK(io_pread(m, b, 7, 512, NULL) == 0 && !memcmp(b, "abcdefg", 7));
+    CHECK(io_pread(m, b, 3, 0, NULL) == 0 && !memcmp(b, "HDR", 3));
+    uint8_t md[64];
+    unsigned ml = 0;
+    CHECK(io_window_digest(w, md, &ml, NULL) == 0 && ml == 32);
+    /* sha256("abcdefg") */
+    static const uint8_t want[4] = { 0x7d, 0x1a, 0x54, 0x12 };
+    CHECK(!memcmp(md, want, 4));
+    CHECK(io_window_digest(w, md, &ml, NULL) < 0);   /* once */
+    CHECK(io_pwrite(w, "h", 1, 7, NULL) < 0);        /* closed */
+    io_close(w);
+    CHECK(io_size(m, NULL) == 519);                  /* inner untouched */
+    w = io_window_new(m, 0, "nosuchdigest", NULL, &err);
+    CHECK(w == NULL && err && strstr(error_msg(err), "nosuchdigest"));
+    error_free(err);
+    w = io_window_new(m, 1024, NULL, NULL, NULL);    /* no digest */
+    CHECK(w && io_pwrite(w, "z", 1, 0, NULL) == 0);
+    CHECK(io_window_digest(w, md, &ml, NULL) < 0);
+    io_close(w);
+    io_close(m);
+}
+
+/* blk_create_io: an image laid out on a caller's io, which commit does
+ * not rename and close does not close; multi-file formats refused. */
+static void test_blk_create_io(void)
+{
+    vf_error *err = NULL;
+    struct io *m = io_mem_new("m", 0, NULL);
+    struct opts *o = opts_parse("subformat=streamOptimized", NULL);
+    struct fmt_create_opts co = { .size = 1 << 20, .o = o };
+    struct blk *b = blk_create_io(m, "in.vmdk", "vmdk", &co, &err);
+    CHECK(b != NULL && b->compressed);
+    uint8_t *g = malloc(65536);
+    memset(g, 0x5a, 65536);
+    void *codec = b ? b->drv->codec_new(b, NULL) : NULL;
+    uint8_t *z = malloc(2 * 65536 + 64);
+    size_t zl = b ? b->drv->compress(b, codec, g, 65536, z, 2 * 65536 + 64)
+                  : 0;
+    CHECK(b && b->drv->pwrite_compressed(b, 65536, g, 65536, z, zl,
+                                         NULL) == 0);
+    CHECK(b && blk_commit(b, true, NULL) == 0);
+    if (b)
+        b->drv->codec_free(codec);
+    blk_close(b);
+    int64_t sz = io_size(m, NULL);
+    CHECK(sz > 65536 / 8);                   /* the io still holds it */
+    /* read it back from a copy of the bytes */
+    uint8_t *img = malloc(sz > 0 ? (size_t)sz : 1);
+    CHECK(io_pread(m, img, (size_t)sz, 0, NULL) == 0);
+    struct io *v = io_mem_view("in.vmdk", img, (size_t)sz);
+    struct blk *r = blk_open_io(v, "in.vmdk", true, NULL, &err);
+    CHECK(r != NULL && r->size == 1 << 20);
+    uint8_t back[512];
+    CHECK(r && blk_pread(r, back, 65536 + 512, 512, NULL) == 0 &&
+          back[0] == 0x5a && back[511] == 0x5a);
+    CHECK(r && blk_pread(r, back, 0, 512, NULL) == 0 &&
+          buf_is_zero(back, 512));
+    blk_close(r);
+    free(img);
+    io_close(m);                             /* still ours: not freed */
+    opts_free(o);
+
+    /* a format that needs a second file cannot live on one io */
+    m = io_mem_new("m2", 0, NULL);
+    o = opts_parse("subformat=monolithicFlat", NULL);
+    co.o = o;
+    b = blk_create_io(m, "flat.vmdk", "vmdk", &co, &err);
+    CHECK(b == NULL && err && strstr(error_msg(err), "one file only"));
+    error_free(err);
+    io_close(m);
+    opts_free(o);
+    free(g);
+    free(z);
+}
+
 int main(void)
 {
     test_sizes();
@@ -160,6 +260,8 @@ int main(void)
     test_zero();
     test_mem_and_fault();
     test_blk();
+    test_window();
+    test_blk_create_io();
     if (failures) {
         printf("%d checks failed\n", failures);
         return 1;

@@ -157,7 +157,8 @@ static void blk_free(struct blk *b)
         free(o->final_path);
         free(o);
     }
-    io_close(b->file);
+    if (!b->file_borrowed)
+        io_close(b->file);
     free(b->filename);
     free(b->dir);
     free(b->backing_name);
@@ -440,6 +441,11 @@ static struct io *blk_new_outfile(struct blk *b, const char *final_path,
 struct io *blk_create_sibling(struct blk *b, const char *name,
                               vf_error **errp)
 {
+    if (b->file_borrowed) {
+        error_setg(errp, "output file %s: an image created on a caller's "
+                   "io is one file only", name);
+        return NULL;
+    }
     if (!name_is_confined(name)) {
         error_setg(errp, "output file name '%s' outside the directory",
                    name);
@@ -455,8 +461,10 @@ struct io *blk_create_sibling(struct blk *b, const char *name,
     return io;
 }
 
-struct blk *blk_create(const char *path, const char *fmt,
-                       const struct fmt_create_opts *co, vf_error **errp)
+/* The driver for a new fmt image, if it can make what co asks for. */
+static const struct fmt_driver *
+blk_create_driver(const char *fmt, const struct fmt_create_opts *co,
+                  vf_error **errp)
 {
     const struct fmt_driver *drv = fmt_find(fmt);
     if (!drv) {
@@ -477,6 +485,42 @@ struct blk *blk_create(const char *path, const char *fmt,
                    drv->name);
         return NULL;
     }
+    return drv;
+}
+
+/* Lay out a new image on b->file: the driver state, the backing chain,
+ * the driver's create, the -o keys all used.  0 / -1. */
+static int blk_create_layout(struct blk *b, const struct fmt_create_opts *co,
+                             vf_error **errp)
+{
+    b->state = calloc(1, b->drv->state_size ? b->drv->state_size : 1);
+    if (!b->state) {
+        error_setg(errp, "out of memory");
+        return -1;
+    }
+    if (co->backing_file) {
+        /* open the backing chain first: the driver may read it */
+        b->backing_name = strdup(co->backing_file);
+        b->backing_fmt = co->backing_fmt ? strdup(co->backing_fmt) : NULL;
+        if (!b->backing_name ||
+            (co->backing_fmt && !b->backing_fmt)) {
+            error_setg(errp, "out of memory");
+            return -1;
+        }
+        if (blk_open_backing(b, NULL, errp) < 0)
+            return -1;
+    }
+    if (b->drv->create(b, co, errp) < 0)
+        return -1;
+    return opts_check_unused(co->o, b->drv->name, errp);
+}
+
+struct blk *blk_create(const char *path, const char *fmt,
+                       const struct fmt_create_opts *co, vf_error **errp)
+{
+    const struct fmt_driver *drv = blk_create_driver(fmt, co, errp);
+    if (!drv)
+        return NULL;
     struct blk *b = blk_new(path, errp);
     if (!b)
         return NULL;
@@ -488,32 +532,35 @@ struct blk *blk_create(const char *path, const char *fmt,
     if (!b->file)
         goto fail;
     b->outs->io = b->file;
-    b->state = calloc(1, drv->state_size ? drv->state_size : 1);
-    if (!b->state) {
-        error_setg(errp, "out of memory");
-        goto fail;
-    }
-    if (co->backing_file) {
-        /* open the backing chain first: the driver may read it */
-        b->backing_name = strdup(co->backing_file);
-        b->backing_fmt = co->backing_fmt ? strdup(co->backing_fmt) : NULL;
-        if (!b->backing_name ||
-            (co->backing_fmt && !b->backing_fmt)) {
-            error_setg(errp, "out of memory");
-            goto fail;
-        }
-        if (blk_open_backing(b, NULL, errp) < 0)
-            goto fail;
-    }
-    if (drv->create(b, co, errp) < 0)
-        goto fail;
-    if (opts_check_unused(co->o, drv->name, errp) < 0)
+    if (blk_create_layout(b, co, errp) < 0)
         goto fail;
     return b;
 fail:
     error_prepend(errp, "%s: ", path);
     blk_free(b);
     return NULL;
+}
+
+struct blk *blk_create_io(struct io *io, const char *name, const char *fmt,
+                          const struct fmt_create_opts *co, vf_error **errp)
+{
+    const struct fmt_driver *drv = blk_create_driver(fmt, co, errp);
+    if (!drv)
+        return NULL;
+    struct blk *b = blk_new(name, errp);
+    if (!b)
+        return NULL;
+    b->drv = drv;
+    b->created = true;
+    b->file_borrowed = true;
+    b->oopts.allow_backing_path = true;
+    b->file = io;
+    if (blk_create_layout(b, co, errp) < 0) {
+        error_prepend(errp, "%s: ", name);
+        blk_free(b);
+        return NULL;
+    }
+    return b;
 }
 
 struct blk *blk_create_overlay(struct blk *base, const char *tmpdir,
@@ -647,7 +694,7 @@ int blk_commit(struct blk *b, bool unsafe, vf_error **errp)
 {
     if (b->drv->flush && b->drv->flush(b, errp) < 0)
         goto fail;
-    if (!b->created) {
+    if (!b->created || b->file_borrowed) {
         if (!unsafe && io_flush(b->file, errp) < 0)
             goto fail;
         return 0;

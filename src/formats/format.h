@@ -81,6 +81,8 @@ struct blk {
 
     /* writing */
     bool created;              /* made by blk_create: renamed on commit */
+    bool file_borrowed;        /* made by blk_create_io: file is the
+                                  caller's, never renamed nor closed */
     bool zero_init;            /* (driver, create) unwritten ranges read
                                   as zeros (fresh file, no backing) */
     pthread_mutex_t wlock;     /* serialises writes (see above) */
@@ -245,6 +247,18 @@ const struct fmt_driver *blk_probe_file(const char *path, vf_error **errp);
 /* Create path (under a temporary name until blk_commit). */
 struct blk *blk_create(const char *path, const char *fmt,
                        const struct fmt_create_opts *co, vf_error **errp);
+/* Create an image on a caller-owned io (a window into an archive being
+ * written, a memory store): the driver lays it out on io as on a new
+ * file.  The io stays the caller's: blk_commit() flushes the metadata
+ * (and io, unless unsafe) but renames nothing, and blk_close() neither
+ * closes io nor removes what was written; the caller closes io after
+ * the blk.  name is for messages and the names a format records (a VMDK
+ * descriptor's extent line).  Only single-file formats: a driver that
+ * asks for a sibling file fails.  A backing file is accepted as for
+ * blk_create. */
+struct blk *blk_create_io(struct io *io, const char *name, const char *fmt,
+                          const struct fmt_create_opts *co,
+                          vf_error **errp);
 /* A private copy-on-write layer over base (which stays read-only and
  * stays the caller's: close the overlay first): a qcow2 image in an
  * already-unlinked file under tmpdir ($TMPDIR or /var/tmp when NULL),
@@ -255,8 +269,8 @@ struct blk *blk_create(const char *path, const char *fmt,
 struct blk *blk_create_overlay(struct blk *base, const char *tmpdir,
                                vf_error **errp);
 /* Flush metadata, fsync (unless unsafe), rename temporaries to their
- * final names, fsync the directory.  For images opened read-write, flush
- * and fsync only.  0 / -1. */
+ * final names, fsync the directory.  For images opened read-write, and
+ * those made by blk_create_io, flush and fsync only.  0 / -1. */
 int blk_commit(struct blk *b, bool unsafe, vf_error **errp);
 /* Close the chain; an uncommitted created image's files are unlinked.
  * Accepts NULL. */
@@ -313,7 +327,7 @@ int blk_count_data_blocks(struct blk *src, uint64_t bs, uint64_t end,
 
 /* Create an extra output file next to the main one (name relative to the
  * image's directory); owned by b, renamed on commit.  For multi-file
- * formats. */
+ * formats; refused for an image made by blk_create_io. */
 struct io *blk_create_sibling(struct blk *b, const char *name,
                               vf_error **errp);
 /* Open a file a multi-file format references (extent, parent), confined

@@ -910,6 +910,13 @@ int vmdk_create(struct blk *b, const struct fmt_create_opts *o,
         }
         s->n_ext = 1;
         s->ext[0].io = b->file;
+        /* the embedded descriptor names the file itself, as qemu-img and
+         * VMware write it */
+        s->ext[0].fname = vmdk_sibling_name(b->filename, ".vmdk");
+        if (!s->ext[0].fname) {
+            error_setg(errp, "out of memory");
+            return -1;
+        }
         b->compressed = true;
         b->cluster_size = VMDK_W_GRAIN;
         return vmdk_sw_start(b, s, errp);

@@ -2,7 +2,8 @@
  * io.h: byte backends under the format drivers.
  *
  * An io is a flat, byte-addressed store: a local file, a memory buffer, or
- * a filter stacked on another io (fault injection for tests).  Format
+ * a filter stacked on another io (fault injection for tests, a digesting
+ * window into an archive).  Format
  * drivers read and write their containers only through this interface, so
  * every format works on every backend.
  *
@@ -93,5 +94,25 @@ struct io *io_mem_view(const char *name, const void *buf, size_t len);
  * (1-based, counting pread, pwrite, truncate, punch, falloc, flush) with
  * EIO, and every call after it when sticky.  For tests. */
 struct io *io_fault_new(struct io *inner, uint64_t nth, bool sticky);
+
+/* A write-once window into inner (borrowed: it must outlive the window,
+ * which never closes it): offset X of the window is base + X of inner.
+ * For an image streamed straight into an archive member.  Writes must
+ * come strictly in order, each starting where the last one ended (an
+ * error names both offsets otherwise), so the bytes fed to the digest,
+ * as they arrive, are exactly the member's bytes as stored.  alg names
+ * the digest (OpenSSL's names: "sha256", "sha1"), or NULL for none.
+ * The size is the length written; reads past it give zeros; truncate
+ * (except to the current size), punch and falloc are refused; flush
+ * flushes inner.  name is for messages (NULL: inner's).  Not a file: fd
+ * is -1. */
+struct io *io_window_new(struct io *inner, uint64_t base, const char *alg,
+                         const char *name, vf_error **errp);
+/* Bytes written into a window so far (0 for an io that is not one). */
+uint64_t io_window_length(struct io *io);
+/* Finish a window's digest into md (up to 64 bytes; *mdlen gets the
+ * length); writes after it are refused.  Once only.  0 / -1. */
+int io_window_digest(struct io *io, uint8_t *md, unsigned *mdlen,
+                     vf_error **errp);
 
 #endif

@@ -201,6 +201,10 @@ int pkg_vm_fill(struct pkg *p, vf_error **errp)
                 vm->virtio_scsi = true;
             if (jbool(jget(d, "virtio_net"), "available"))
                 vm->virtio_net = true;
+            if (jbool(jget(d, "vmw_pvscsi"), "at-boot"))
+                vm->vmw_pvscsi = true;
+            if (jbool(jget(d, "vmxnet3"), "available"))
+                vm->vmxnet3 = true;
         }
     } else if (jget(p->report, "filesystems")) {
         /* NTFS and no Linux root: a Windows guest (not inspected) */
@@ -620,6 +624,8 @@ static void pkg_plan_pf(struct pkg *p, const struct pkg_target *t)
     const char *n = t->name;
     p->pf_subkey = p->pf_subval = NULL;
     p->pf_size_align = 0;
+    /* an OVA's SCSI controller, as pkg-ovf.c chooses it */
+    p->pf_controller = p->vm.vmw_pvscsi ? "pvscsi" : "lsilogic";
     if (!strcmp(n, "local") || !strcmp(n, "libvirt") ||
         !strcmp(n, "openstack")) {
         p->pf_format = p->ofmt ? p->ofmt : "qcow2";
@@ -671,7 +677,8 @@ static int pkg_check(struct pkg *p, const struct pkg_target *t,
         return -1;
     }
     struct pf_ctx c = { .report = rep, .disk_bus = p->vm.disk_bus,
-                        .controller = "pvscsi" };
+                        .controller = p->pf_controller ? p->pf_controller
+                                                       : "pvscsi" };
     bool ok;
     json_object_put(p->preflight);
     p->preflight = pf_run(pt, &c, &ok);

@@ -39,6 +39,8 @@ struct pkg_vm {
     /* What the guest can use, as inspection found it */
     bool virtio_storage;       /* virtio_pci + virtio_blk or _scsi at boot */
     bool virtio_blk, virtio_scsi, virtio_net;
+    bool vmw_pvscsi;           /* VMware paravirtual SCSI at boot */
+    bool vmxnet3;              /* VMware's paravirtual NIC available */
     const char *disk_bus;      /* "virtio", "scsi" or "sata" */
     const char *nic_model;     /* "virtio" or "e1000" */
 };
@@ -84,6 +86,9 @@ struct pkg {
     const char *pf_subkey;     /* "create-type", "subformat", or NULL */
     const char *pf_subval;     /* "streamOptimized", "fixed", ... */
     uint64_t pf_size_align;    /* virtual sizes rounded up to it (0: no) */
+    const char *pf_controller; /* the VM's disk controller ("pvscsi",
+                                  "lsilogic", "sata"), for the controller
+                                  rules (NULL: pvscsi) */
     struct json_object *preflight; /* pf_run's verdict, after pkg_run */
     struct json_object *artifacts; /* [{name, role, format, size, sha256}] */
     struct json_object *meta;      /* target metadata for manifest.json */

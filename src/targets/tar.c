@@ -114,31 +114,74 @@ static int pax_record(char *rec, size_t cap, size_t *used, const char *key,
     return 0;
 }
 
-int tar_member_header(const char *name, uint64_t size, unsigned mode,
-                      int64_t mtime, uint8_t **out, size_t *outlen,
-                      vf_error **errp)
+/* tar_member_header, made pad_to bytes long when pad_to is not 0 (see
+ * tar_member_header_sized). */
+static int member_header(const char *name, uint64_t size, unsigned mode,
+                         int64_t mtime, size_t pad_to, uint8_t **out,
+                         size_t *outlen, vf_error **errp)
 {
     size_t nl = strlen(name);
     if (!nl || nl > 4096) {
         error_setg(errp, "tar member name of %zu bytes", nl);
         return -1;
     }
+    /* a reservation is a few blocks: 64 KiB is far more than any */
+    if (pad_to % TAR_BLOCK || pad_to > 64 * 1024) {
+        error_setg(errp, "tar member %s: header length %zu not a block "
+                   "multiple up to 64 KiB", name, pad_to);
+        return -1;
+    }
     bool long_name = nl > 100, big = size >= ((uint64_t)1 << 33);
-    char rec[4096 + 128];
+    size_t cap = 4096 + 128 + pad_to;
+    char *rec = malloc(cap);
+    uint8_t *h = NULL;
+    if (!rec) {
+        error_setg(errp, "out of memory");
+        return -1;
+    }
     size_t used = 0;
-    if (long_name && pax_record(rec, sizeof(rec), &used, "path", name) < 0)
+    if (long_name && pax_record(rec, cap, &used, "path", name) < 0)
         goto toolong;
     if (big) {
         char v[24];
         snprintf(v, sizeof(v), "%" PRIu64, size);
-        if (pax_record(rec, sizeof(rec), &used, "size", v) < 0)
+        if (pax_record(rec, cap, &used, "size", v) < 0)
             goto toolong;
     }
     size_t paxlen = used ? TAR_BLOCK + used + tar_padding(used) : 0;
-    uint8_t *h = calloc(1, paxlen + TAR_BLOCK);
+    if (pad_to && pad_to != paxlen + TAR_BLOCK) {
+        /* records to fill pad_to - 2 blocks exactly: the pax header
+         * block and the ustar block take the rest */
+        if (pad_to < paxlen + TAR_BLOCK) {
+            error_setg(errp, "tar member %s of %" PRIu64 " bytes: its "
+                       "header needs %zu bytes, %zu reserved", name, size,
+                       paxlen + TAR_BLOCK, pad_to);
+            goto fail;
+        }
+        if (pad_to < 3 * TAR_BLOCK) {
+            error_setg(errp, "tar member %s: a header cannot be padded "
+                       "to %zu bytes (pax takes two blocks)", name, pad_to);
+            goto fail;
+        }
+        /* at least one block more than used: >= 512 bytes to fill, so
+         * the comment record always fits */
+        size_t fill = pad_to - 2 * TAR_BLOCK - used;
+        size_t digits = 1;
+        for (size_t v = fill; v >= 10; v /= 10)
+            digits++;
+        /* "<fill> comment=<spaces>\n" is fill bytes long */
+        size_t vlen = fill - digits - 10;
+        int n = snprintf(rec + used, cap - used, "%zu comment=%*s\n", fill,
+                         (int)vlen, "");
+        if (n < 0 || (size_t)n != fill)
+            goto toolong;
+        used += fill;
+        paxlen = TAR_BLOCK + used;
+    }
+    h = calloc(1, paxlen + TAR_BLOCK);
     if (!h) {
         error_setg(errp, "out of memory");
-        return -1;
+        goto fail;
     }
     if (used) {
         /* the extended header names itself after the member, as pax
@@ -159,12 +202,35 @@ int tar_member_header(const char *name, uint64_t size, unsigned mode,
     put_num(u + T_SIZE, 12, size);
     memcpy(u + T_MAGIC, "ustar\0" "00", 8);
     put_chksum(u);
+    free(rec);
     *out = h;
     *outlen = paxlen + TAR_BLOCK;
     return 0;
 toolong:
     error_setg(errp, "tar member %s: pax records too long", name);
+fail:
+    free(rec);
+    free(h);
     return -1;
+}
+
+int tar_member_header(const char *name, uint64_t size, unsigned mode,
+                      int64_t mtime, uint8_t **out, size_t *outlen,
+                      vf_error **errp)
+{
+    return member_header(name, size, mode, mtime, 0, out, outlen, errp);
+}
+
+int tar_member_header_sized(const char *name, uint64_t size, unsigned mode,
+                            int64_t mtime, size_t len, uint8_t **out,
+                            vf_error **errp)
+{
+    size_t l;
+    if (!len) {
+        error_setg(errp, "tar member %s: no header length", name);
+        return -1;
+    }
+    return member_header(name, size, mode, mtime, len, out, &l, errp);
 }
 
 int tar_oldgnu_sparse_header(const char *name, uint64_t realsize,

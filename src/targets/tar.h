@@ -30,6 +30,19 @@ int tar_member_header(const char *name, uint64_t size, unsigned mode,
                       int64_t mtime, uint8_t **out, size_t *outlen,
                       vf_error **errp);
 
+/* The same member's header made exactly len bytes long (a multiple of
+ * TAR_BLOCK, at most 64 KiB), for a header reserved before the member's
+ * size was known: reserve tar_member_header's length for the largest
+ * size the member can reach, then fill it in with the real size, which
+ * may need fewer blocks.  The extra blocks are a pax extended header, or
+ * grow the one there is, holding a "comment" record (readers ignore
+ * it).  Fails when len is shorter than the header needs, or when it is
+ * one block more than a header without pax records (a pax header takes
+ * two blocks).  *out is malloc'd.  0 / -1. */
+int tar_member_header_sized(const char *name, uint64_t size, unsigned mode,
+                            int64_t mtime, size_t len, uint8_t **out,
+                            vf_error **errp);
+
 /* One data run of a sparse member: [off, off+len) of the file is stored;
  * everything between runs reads as zeros. */
 struct tar_sparse {
