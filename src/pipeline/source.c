@@ -298,10 +298,13 @@ static bool src_sniff_xml_root(const uint8_t *h, size_t n, char *root,
         if (end - p < 2 || *p != '<')
             return false;
         const char *close;
+        size_t cl = 1;    /* the terminator's length */
         if (p[1] == '?') {
             close = memmem(p, (size_t)(end - p), "?>", 2);
+            cl = 2;
         } else if (end - p >= 4 && !memcmp(p, "<!--", 4)) {
-            close = memmem(p, (size_t)(end - p), "-->", 3);
+            close = memmem(p + 4, (size_t)(end - p - 4), "-->", 3);
+            cl = 3;
         } else if (p[1] == '!') {
             /* DOCTYPE, perhaps with an internal subset in brackets */
             const char *gt = memchr(p, '>', (size_t)(end - p));
@@ -316,7 +319,7 @@ static bool src_sniff_xml_root(const uint8_t *h, size_t n, char *root,
         }
         if (!close)
             return false;
-        p = close + 1;
+        p = close + cl;
     }
     p++;
     size_t l = 0;
@@ -407,10 +410,10 @@ int src_open(char *const *args, int n, const struct blk_open_opts *oo,
             goto fail;
         }
         if (k != SRC_DISK && n > 1) {
-            error_setg(errp, "%s: a %s description names the whole guest: "
+            error_setg(errp, "%s: %s description names the whole guest: "
                        "give it alone, not with other sources", args[i],
-                       k == SRC_OVA ? "OVA" : k == SRC_VMX ? "VMX"
-                                                           : "libvirt");
+                       k == SRC_OVA ? "an OVA" : k == SRC_VMX ? "a VMX"
+                                                              : "a libvirt");
             goto fail;
         }
         kind = k;
