@@ -453,6 +453,10 @@ sed "s|type='qcow2'|type='qed'|" lv/dom.txt > lv/qed.xml
 fails "disk vdb driver type 'qed' is not a format" lv/qed.xml
 sed "s|unit='GiB'|unit='parsecs'|" lv/dom.txt > lv/unit.xml
 fails "memory unit 'parsecs' not understood" lv/unit.xml
+# a FIFO would block the read: refused
+mkfifo lv/pipe
+sed "s|source file='root.img'|source file='pipe'|" lv/dom.txt > lv/fifo.xml
+fails "disk vda: lv/pipe is not a regular file or block device" lv/fifo.xml
 # an XML root that is not a domain
 echo '<network><name>x</name></network>' > lv/net.xml
 fails "XML root element <network> is not a libvirt <domain>" lv/net.xml

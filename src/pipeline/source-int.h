@@ -32,6 +32,13 @@ int src_libvirt_open(const char *path, const struct blk_open_opts *oo,
 int src_add_disk(struct src_vm *vm, struct blk *b, const char *name,
                  vf_error **errp);
 
+/* blk_open(path) read-only for a disk a description names, refusing
+ * what is neither a regular file nor a block device (a FIFO or a
+ * terminal would block the read; a directory is a mistake). */
+struct blk *src_open_named_disk(const char *path,
+                                const struct blk_open_opts *oo,
+                                vf_error **errp);
+
 /* Add a line to facts.notes. */
 void src_note(struct src_vm *vm, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -223,7 +223,7 @@ static int lv_open_disk(struct src_vm *vm, xmlNode *d, const char *dir,
         error_setg(errp, "out of memory");
         goto out;
     }
-    struct blk *b = blk_open(path, true, &o, errp);
+    struct blk *b = src_open_named_disk(path, &o, errp);
     if (!b) {
         error_prepend(errp, "disk %s: ", what);
         goto out;

@@ -329,7 +329,7 @@ static int vmx_open_disk(struct src_vm *vm, const struct vmx *x,
         error_setg(errp, "out of memory");
         return -1;
     }
-    struct blk *b = blk_open(path, true, oo, errp);
+    struct blk *b = src_open_named_disk(path, oo, errp);
     if (!b) {
         error_prepend(errp, "disk %s: ", dev);
         free(path);

@@ -7,12 +7,14 @@
 #include "pipeline/source-int.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <libxml/parser.h>
 
@@ -71,6 +73,22 @@ int src_add_disk(struct src_vm *vm, struct blk *b, const char *name,
     vm->disk_names[vm->ndisks] = n;
     vm->ndisks++;
     return 0;
+}
+
+struct blk *src_open_named_disk(const char *path,
+                                const struct blk_open_opts *oo,
+                                vf_error **errp)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        error_setg_errno(errp, errno, "%s: cannot open", path);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        error_setg(errp, "%s is not a regular file or block device", path);
+        return NULL;
+    }
+    return blk_open(path, true, oo, errp);
 }
 
 int src_read_bytes(struct io *io, uint64_t off, uint64_t len, size_t max,
