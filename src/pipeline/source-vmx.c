@@ -375,7 +375,8 @@ static int vmx_disks(struct src_vm *vm, const struct vmx *x, const char *dir,
         if (!dup)
             devs[n++] = d;
     }
-    qsort(devs, n, sizeof(*devs), vmx_dev_cmp);
+    if (n)
+        qsort(devs, n, sizeof(*devs), vmx_dev_cmp);
     for (size_t i = 0; i < n; i++)
         if (vmx_open_disk(vm, x, &devs[i], dir, oo, jdisks, jcd, errp) < 0)
             goto out;
