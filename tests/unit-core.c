@@ -118,6 +118,47 @@ static void test_mem_and_fault(void)
     io_close(v);
 }
 
+static void test_slice(void)
+{
+    vf_error *err = NULL;
+    struct io *m = io_mem_new("m", 0, NULL);
+    CHECK(m != NULL);
+    CHECK(io_pwrite(m, "0123456789", 10, 0, NULL) == 0);
+    /* two windows borrow one store */
+    struct io *a = io_slice_new(m, 2, 5, false, "a");
+    struct io *b = io_slice_new(m, 8, 6, false, NULL);   /* past m's end */
+    CHECK(a && b);
+    CHECK(io_size(a, NULL) == 5 && io_size(b, NULL) == 6);
+    CHECK(!strcmp(b->name, "m") && a->readonly && a->fd == -1);
+    char buf[16];
+    memset(buf, 'x', sizeof(buf));
+    CHECK(io_pread(a, buf, 8, 1, NULL) == 0);
+    CHECK(!memcmp(buf, "3456\0\0\0\0", 8));     /* zeros past len */
+    CHECK(io_pread(b, buf, 6, 0, NULL) == 0);
+    CHECK(!memcmp(buf, "89\0\0\0\0", 6));       /* inner's end: zeros */
+    CHECK(io_pwrite(a, "z", 1, 0, &err) < 0);
+    CHECK(err && strstr(error_msg(err), "read-only"));
+    error_free(err);
+    err = NULL;
+    CHECK(io_truncate(a, 1, NULL) < 0);
+    CHECK(io_punch(a, 0, 1, NULL) < 0);
+    uint64_t n = 0;
+    bool data = false;
+    CHECK(io_extent(a, 1, &n, &data, NULL) == 0 && n == 4 && data);
+    CHECK(io_extent(a, 5, &n, &data, NULL) == 0 && n == 0);
+    CHECK(io_extent(b, 3, &n, &data, NULL) == 0 && n == 3 && !data);
+    io_close(a);
+    io_close(b);
+    /* the store survives its borrowed slices */
+    CHECK(io_pread(m, buf, 1, 0, NULL) == 0 && buf[0] == '0');
+    /* a window whose end wraps is refused, and an owned inner is closed */
+    CHECK(io_slice_new(m, UINT64_MAX - 1, 4, true, "w") == NULL);
+    m = io_mem_new("m2", 4, NULL);
+    struct io *c = io_slice_new(m, 0, 4, true, "c");
+    CHECK(c != NULL);
+    io_close(c);    /* closes m2: ASan would see a leak otherwise */
+}
+
 static void test_blk(void)
 {
     char dir[] = "/tmp/vf-unit-XXXXXX";
@@ -259,6 +300,7 @@ int main(void)
     test_opts();
     test_zero();
     test_mem_and_fault();
+    test_slice();
     test_blk();
     test_window();
     test_blk_create_io();

@@ -115,4 +115,15 @@ uint64_t io_window_length(struct io *io);
 int io_window_digest(struct io *io, uint8_t *md, unsigned *mdlen,
                      vf_error **errp);
 
+/* A read-only view of [off, off+len) of inner (a disk stored inside a
+ * container: a VMDK member of an OVA), named name (NULL: inner's name).
+ * Its size is len; reads past len are zeros; writes, truncate and punch
+ * are refused; extents map through to inner's.  With own_inner the slice
+ * closes inner (also when it fails to make one); without, inner is
+ * borrowed and must outlive the slice, so several slices can share one
+ * inner (the owner closes them all first).  NULL when out of memory or
+ * when off + len does not fit an int64_t. */
+struct io *io_slice_new(struct io *inner, uint64_t off, uint64_t len,
+                        bool own_inner, const char *name);
+
 #endif
