@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "pipeline/migrate.h"
+#include "pipeline/source.h"
 #include "prepare/prepare.h"
 #include "prepare/session.h"
 #include "targets/package.h"
@@ -46,6 +47,8 @@ static void migrate_help(FILE *f)
           "      --root DEV          the OS to edit\n"
           "      --unsafe            do not fsync\n"
           "      --json              print the summary as JSON\n"
+          "      --allow-data-file   open qcow2 external data files\n"
+          "      --allow-backing-path  follow backing names outside the directory\n"
           "  -q, --quiet             no log, no progress\n"
           "  -h, --help              this text\n"
           "\n"
@@ -203,7 +206,9 @@ int cmd_migrate(int argc, char **argv)
     struct blk_open_opts oo = { 0 };
     struct migrate_opts mo = { 0 };
     struct prep_queue q = { 0 };
-    struct blk *disks[PREP_MAX_DISKS] = { 0 };
+    struct src_vm sv = { 0 };
+    bool sv_open = false;
+    char *src_name = NULL;
     struct json_object *res = NULL;
     bool json = false, quiet = false;
     vf_error *err = NULL;
@@ -274,23 +279,40 @@ int cmd_migrate(int argc, char **argv)
         n = 0;
         goto out;
     }
-    for (int i = 0; i < n; i++)
-        if (!(disks[i] = blk_open(argv[optind + i], true, &oo, &err)))
+    /* disk images, an OVA, a .vmx or a libvirt domain */
+    if (src_open(argv + optind, n, &oo, &sv, &err) < 0)
+        goto fail;
+    sv_open = true;
+    if (!mo.name && sv.name) {
+        /* a description's name ("Web Server 01") made a file name */
+        if (!(src_name = pkg_name_sanitize(sv.name))) {
+            error_setg(&err, "out of memory");
             goto fail;
+        }
+        mo.name = src_name;
+    }
+    if (!mo.memory_mb)
+        mo.memory_mb = sv.memory_mb;
+    if (!mo.vcpus)
+        mo.vcpus = sv.vcpus;
+    mo.firmware = sv.firmware;
     struct ui u = { .on = !quiet && !json,
                     .bars = !quiet && !json && isatty(STDERR_FILENO),
-                    .t0 = mono(), .ndisks = (size_t)n,
-                    .names = argv + optind };
+                    .t0 = mono(), .ndisks = sv.ndisks,
+                    .names = sv.disk_names };
     mo.q = &q;
     mo.quiet = quiet || json;
     mo.progress = ui_progress;
     mo.stage = ui_stage;
     mo.opaque = &u;
-    if (migrate_run(disks, argv + optind, (size_t)n, &mo, &res, &err) < 0) {
+    if (migrate_run(sv.disks, sv.disk_names, sv.ndisks, &mo, &res,
+                    &err) < 0) {
         if (json && res)
             cli_print_json(json_object_get(res));
         goto fail;
     }
+    json_object_object_add(res, "source", json_object_get(sv.facts));
+    json_object_object_add(res, "source-kind", json_object_new_string(sv.kind));
     if (json)
         cli_print_json(json_object_get(res));
     else if (!quiet)
@@ -301,8 +323,9 @@ fail:
     ret = cli_fail("migrate", err);
 out:
     json_object_put(res);
-    for (int i = 0; i < n; i++)
-        blk_close(disks[i]);
+    if (sv_open)
+        src_close(&sv);
+    free(src_name);
     prep_queue_free(&q);
     free(lo);
     return ret;

@@ -46,6 +46,8 @@ static void package_help(FILE *f)
           "      --root DEV          the OS to edit\n"
           "      --unsafe            do not fsync\n"
           "      --json              print the manifest (and changes) as JSON\n"
+          "      --allow-data-file   open qcow2 external data files\n"
+          "      --allow-backing-path  follow backing names outside the directory\n"
           "  -q, --quiet             no change log on stderr\n"
           "  -h, --help              this text\n"
           "\n"

@@ -113,6 +113,8 @@ int edit_cloud_init_datasource(struct prep *p, const char *arg,
         gview_mkdir(p->v, "/etc/cloud/cloud.cfg.d", 0755, -1, -1, GV_PARENTS,
                     errp) < 0)
         return -1;
+    if (prep_same_content(p, DS_FILE, text, strlen(text)))
+        return 0; /* set already (and the state removed then) */
     if (gview_write(p->v, DS_FILE, text, strlen(text), 0644, -1, -1,
                     GV_NOFOLLOW, errp) < 0)
         return -1;

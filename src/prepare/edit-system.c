@@ -197,7 +197,7 @@ int edit_firstboot(struct prep *p, const char *arg, vf_error **errp)
         r = prep_firstboot_add(p, b ? b + 1 : arg, text, "--firstboot", errp);
     }
     free(text);
-    return r;
+    return r < 0 ? -1 : 0;
 }
 
 int edit_firstboot_command(struct prep *p, const char *arg, vf_error **errp)
@@ -215,7 +215,7 @@ int edit_firstboot_command(struct prep *p, const char *arg, vf_error **errp)
     int r = prep_firstboot_add(p, b ? b + 1 : name, text,
                                "--firstboot-command", errp);
     free(text);
-    return r;
+    return r < 0 ? -1 : 0;
 }
 
 /* ---- --cloud-init-seed ---- */

@@ -219,10 +219,11 @@ static int remove_family(struct prep *p, const struct family *f,
         }
         char name[64];
         snprintf(name, sizeof(name), "remove-%s-tools", f->hypervisor);
-        if (list_txt[0] &&
-            prep_firstboot_add(p, name, script, why, errp) < 0)
+        int added = list_txt[0] ? prep_firstboot_add(p, name, script, why,
+                                                     errp) : 1;
+        if (added < 0)
             return -1;
-        if (list_txt[0])
+        if (added == 0)
             prep_log(p, NULL, why, "Removing %s at first boot: %s", f->what,
                      list_txt);
     } else if (!disabled) {

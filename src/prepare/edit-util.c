@@ -10,6 +10,20 @@
 #include "guest/guest.h"
 #include "prepare/prepare.h"
 
+bool prep_same_content(struct prep *p, const char *path, const void *data,
+                       size_t len)
+{
+    if (gview_lstat(p->v, path) != GT_FILE)
+        return false;
+    size_t got = 0;
+    vf_error *err = NULL;
+    char *cur = prep_read(p, path, len + 1, &got, &err);
+    bool same = cur && got == len && !memcmp(cur, data, len);
+    free(cur);
+    error_free(err);
+    return same;
+}
+
 char *prep_read(struct prep *p, const char *path, size_t max, size_t *len,
                 vf_error **errp)
 {

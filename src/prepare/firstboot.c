@@ -128,6 +128,8 @@ static int fb_write(struct prep *p, const char *path, const char *text,
                     int mode, const char *why, const char *what,
                     vf_error **errp)
 {
+    if (prep_same_content(p, path, text, strlen(text)))
+        return 0;
     if (gview_write(p->v, path, text, strlen(text), mode, 0, 0, GV_NOFOLLOW,
                     errp) < 0)
         return -1;
@@ -269,6 +271,29 @@ int prep_firstboot_add(struct prep *p, const char *name, const char *script,
     size_t tl = (size_t)k + sl;
     if (tl && text[tl - 1] != '\n')
         text[tl++] = '\n';
+    /* the same script already waiting (a guest prepared before) */
+    struct prep_dir d;
+    if (gview_stat(p->v, FB_SCRIPTS, NULL) == GT_DIR) {
+        if (prep_dir_read(p, FB_SCRIPTS, FB_MAX, &d, errp) < 0) {
+            free(text);
+            return -1;
+        }
+        bool dup = false;
+        for (size_t i = 0; i < d.n && !dup; i++) {
+            const char *e = d.e[i].name;
+            char ep[160];
+            if (strlen(e) < 6 || e[4] != '-' || strcmp(e + 5, path +
+                                                       strlen(FB_SCRIPTS) + 6))
+                continue;
+            snprintf(ep, sizeof(ep), FB_SCRIPTS "/%s", e);
+            dup = prep_same_content(p, ep, text, tl);
+        }
+        prep_dir_free(&d);
+        if (dup) {
+            free(text);
+            return 1;
+        }
+    }
     int r = gview_write(p->v, path, text, tl, 0755, 0, 0, GV_NOFOLLOW, errp);
     free(text);
     if (r < 0)

@@ -112,6 +112,11 @@ const struct prep_platform *prep_platform(const char *target);
 /* Read a whole guest file (at most max bytes); NULL if absent. */
 char *prep_read(struct prep *p, const char *path, size_t max, size_t *len,
                 vf_error **errp);
+/* Is path a regular file (not a link) holding exactly these len bytes?
+ * Edits skip a write that would change nothing, so preparing a guest
+ * twice changes it once. */
+bool prep_same_content(struct prep *p, const char *path, const void *data,
+                       size_t len);
 /* Does path exist (following symlinks)? */
 bool prep_exists(struct prep *p, const char *path);
 /* Split "A:B" at the first ':' into malloc'd *a and *b; -1 with an error
@@ -187,7 +192,9 @@ int prep_service_enable(struct prep *p, const char *unit, const char *why,
 bool prep_service_exists(struct prep *p, const char *unit);
 /* firstboot.c: run script once at the next boot, after the ones added
  * before it (a systemd unit plus a SysV fallback, logging to
- * /var/log/vmferry-firstboot.log).  name is for the script's file name. */
+ * /var/log/vmferry-firstboot.log).  name is for the script's file name.
+ * Returns 0 when added, 1 when the same script (name and content) is
+ * already waiting (a guest prepared before), -1 on error. */
 int prep_firstboot_add(struct prep *p, const char *name, const char *script,
                        const char *why, vf_error **errp);
 /* The guest's command to remove packages non-interactively ("apt-get -y

@@ -113,6 +113,21 @@ static bool name_char_ok(char c)
            (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
 }
 
+char *pkg_name_sanitize(const char *s)
+{
+    char *n = strndup(s, 64);
+    if (!n)
+        return NULL;
+    for (char *c = n; *c; c++)
+        if (!name_char_ok(*c) || (c == n && *c == '.'))
+            *c = '_';
+    if (!n[0]) {
+        free(n);
+        return strdup("guest");
+    }
+    return n;
+}
+
 int pkg_vm_fill(struct pkg *p, vf_error **errp)
 {
     struct pkg_vm *vm = &p->vm;
@@ -147,18 +162,12 @@ int pkg_vm_fill(struct pkg *p, vf_error **errp)
         char *dot = strrchr(vm->name, '.');
         if (dot && dot != vm->name)
             *dot = 0;
-        for (char *c = vm->name; *c; c++)
-            if (!name_char_ok(*c) || (c == vm->name && *c == '.'))
-                *c = '_';
-        if (strlen(vm->name) > 64)
-            vm->name[64] = 0;
-        if (!vm->name[0]) {
-            free(vm->name);
-            vm->name = strdup("guest");
-            if (!vm->name) {
-                error_setg(errp, "out of memory");
-                return -1;
-            }
+        char *clean = pkg_name_sanitize(vm->name);
+        free(vm->name);
+        vm->name = clean;
+        if (!vm->name) {
+            error_setg(errp, "out of memory");
+            return -1;
         }
     }
     vm->firmware = jstr(jget(p->report, "firmware"), "type");

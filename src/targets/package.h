@@ -105,6 +105,11 @@ struct pkg_target {
 extern const struct pkg_target pkg_targets[];
 const struct pkg_target *pkg_find(const char *name);
 
+/* A VM name made acceptable (A-Z a-z 0-9 . _ -, at most 64, not
+ * starting with '.'; others become '_'): malloc'd, NULL when out of
+ * memory. */
+char *pkg_name_sanitize(const char *s);
+
 /* Fill p->vm from p->report and what the caller already set (name,
  * memory, vcpus).  0 / -1. */
 int pkg_vm_fill(struct pkg *p, vf_error **errp);
