@@ -42,6 +42,8 @@ static void package_help(FILE *f)
           "      --aws-format F      aws: ova (default), vmdk, raw or vhd\n"
           "  -m, --threads N         workers\n"
           "  -f, --format FMT        the sources' format (default: probed)\n"
+          "      --convert           make the conversion edits the target needs\n"
+          "                          (as vmferry migrate and prepare --target do)\n"
           "      --edits FILE        prepare edits from FILE\n"
           "      --root DEV          the OS to edit\n"
           "      --unsafe            do not fsync\n"
@@ -61,7 +63,7 @@ static void package_help(FILE *f)
 enum {
     OPT_TARGET = 3000, OPT_NAME, OPT_MEMORY, OPT_VCPUS, OPT_PREALLOC,
     OPT_MANIFEST, OPT_BZ2, OPT_OVA, OPT_AWS_FORMAT, OPT_EDITS, OPT_ROOT,
-    OPT_UNSAFE, OPT_JSON, OPT_EDIT_BASE = 4000,
+    OPT_UNSAFE, OPT_JSON, OPT_CONVERT, OPT_EDIT_BASE = 4000,
 };
 
 static int parse_uint(const char *what, const char *s, unsigned lo,
@@ -111,6 +113,7 @@ int cmd_package(int argc, char **argv)
         { "threads", required_argument, NULL, 'm' },
         { "format", required_argument, NULL, 'f' },
         { "edits", required_argument, NULL, OPT_EDITS },
+        { "convert", no_argument, NULL, OPT_CONVERT },
         { "root", required_argument, NULL, OPT_ROOT },
         { "unsafe", no_argument, NULL, OPT_UNSAFE },
         { "json", no_argument, NULL, OPT_JSON },
@@ -141,7 +144,7 @@ int cmd_package(int argc, char **argv)
     struct prep_session ps = { 0 };
     struct pkg_disk disks[PREP_MAX_DISKS];
     const char *target = NULL, *root = NULL;
-    bool json = false, quiet = false;
+    bool json = false, quiet = false, convert = false;
     vf_error *err = NULL;
     int c, ret = 1;
     while ((c = getopt_long(argc, argv, "t:O:o:m:f:qh", lo, NULL)) != -1) {
@@ -187,6 +190,7 @@ int cmd_package(int argc, char **argv)
                 goto fail;
             break;
         case OPT_ROOT: root = optarg; break;
+        case OPT_CONVERT: convert = true; break;
         case OPT_UNSAFE: p.unsafe = true; break;
         case OPT_JSON: json = true; break;
         case 'q': quiet = true; break;
@@ -211,7 +215,9 @@ int cmd_package(int argc, char **argv)
     p.mtime = time(NULL);
 
     struct prep_session_opts so = { .oo = &oo, .q = &q, .root = root,
-                                    .quiet = quiet || json };
+                                    .quiet = quiet || json,
+                                    .target = convert ? pkg_prep_target(
+                                                            t->name) : NULL };
     if (prep_session_run(&ps, argv + optind, ndisks, &so, &err) < 0)
         goto fail;
     /* the report of what is written: re-inspected after edits */

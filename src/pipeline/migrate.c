@@ -22,25 +22,6 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The prepare platform (src/prepare/target.c) a package target needs. */
-static const char *prep_target_for(const char *to)
-{
-    static const char *const map[][2] = {
-        { "local", "kvm" }, { "libvirt", "kvm" },
-        { "openstack", "openstack" }, { "cloudstack-kvm", "cloudstack-kvm" },
-        { "cloudstack-xen", "cloudstack-xen" },
-        { "cloudstack-vmware", "cloudstack-vmware" },
-        { "cloudstack-hyperv", "cloudstack-hyperv" },
-        { "hyperv", "cloudstack-hyperv" }, { "vmware", "vmware" },
-        { "aws", "aws" }, { "gce", "gce" }, { "azure", "azure" },
-        { "sce", "sce" },
-    };
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (!strcmp(map[i][0], to))
-            return map[i][1];
-    return NULL; /* virtualbox: SATA and e1000 need no driver */
-}
-
 struct stages {
     struct json_object *arr;
     const char *cur;
@@ -212,7 +193,7 @@ int migrate_run(struct blk *const *disks, char *const *names, size_t n,
 
     /* the conversion edits and those given, on overlays */
     stage_begin(&st, "prepare", "Preparing the guest");
-    struct prep_session_opts so = { .target = prep_target_for(t->name),
+    struct prep_session_opts so = { .target = pkg_prep_target(t->name),
                                     .q = o->q, .root = o->root,
                                     .quiet = o->quiet };
     int sr = prep_session_run_blks(&ps, disks, (int)n, &so, errp);

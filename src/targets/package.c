@@ -47,6 +47,24 @@ const struct pkg_target pkg_targets[] = {
     { NULL, NULL, NULL, NULL },
 };
 
+const char *pkg_prep_target(const char *to)
+{
+    static const char *const map[][2] = {
+        { "local", "kvm" }, { "libvirt", "kvm" },
+        { "openstack", "openstack" }, { "cloudstack-kvm", "cloudstack-kvm" },
+        { "cloudstack-xen", "cloudstack-xen" },
+        { "cloudstack-vmware", "cloudstack-vmware" },
+        { "cloudstack-hyperv", "cloudstack-hyperv" },
+        { "hyperv", "cloudstack-hyperv" }, { "vmware", "vmware" },
+        { "aws", "aws" }, { "gce", "gce" }, { "azure", "azure" },
+        { "sce", "sce" },
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (!strcmp(map[i][0], to))
+            return map[i][1];
+    return NULL; /* virtualbox: SATA and e1000 need no driver */
+}
+
 const struct pkg_target *pkg_find(const char *name)
 {
     for (const struct pkg_target *t = pkg_targets; t->name; t++)

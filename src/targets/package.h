@@ -104,6 +104,9 @@ struct pkg_target {
 };
 extern const struct pkg_target pkg_targets[];
 const struct pkg_target *pkg_find(const char *name);
+/* The prepare platform (`vmferry prepare --target`) whose conversion
+ * edits package target to needs, or NULL when it needs none. */
+const char *pkg_prep_target(const char *to);
 
 /* A VM name made acceptable (A-Z a-z 0-9 . _ -, at most 64, not
  * starting with '.'; others become '_'): malloc'd, NULL when out of
