@@ -5,6 +5,7 @@
 #include "engine/engine.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,23 +64,18 @@ int engine_range_is_zero(struct blk *b, uint64_t off, uint64_t end,
     return r < 0 ? -1 : !r;
 }
 
-int engine_compare(struct blk *a, struct blk *b, uint64_t *mismatch,
-                   vf_error **errp)
+/* Compare [off, end) of a and b, both at least end long.  0 equal, 1
+ * different (*mismatch the first differing offset), -1 on error. */
+static int compare_range(struct blk *a, struct blk *b, uint64_t off,
+                         uint64_t end, uint8_t *ba, uint8_t *bb,
+                         uint64_t *mismatch, vf_error **errp)
 {
-    uint64_t common = a->size < b->size ? a->size : b->size;
-    uint8_t *ba = malloc(WALK_CHUNK), *bb = malloc(WALK_CHUNK);
-    int ret = -1;
-    if (!ba || !bb) {
-        error_setg(errp, "out of memory");
-        goto out;
-    }
-    uint64_t off = 0;
-    while (off < common) {
+    while (off < end) {
         uint64_t na, nb;
         bool za, zb;
-        if (walk_zero_status(a, off, common - off, &na, &za, errp) < 0 ||
-            walk_zero_status(b, off, common - off, &nb, &zb, errp) < 0)
-            goto out;
+        if (walk_zero_status(a, off, end - off, &na, &za, errp) < 0 ||
+            walk_zero_status(b, off, end - off, &nb, &zb, errp) < 0)
+            return -1;
         uint64_t n = na < nb ? na : nb;
         if (za && zb) {
             off += n;
@@ -89,7 +85,7 @@ int engine_compare(struct blk *a, struct blk *b, uint64_t *mismatch,
             n = WALK_CHUNK;
         if ((!za && blk_pread(a, ba, off, (size_t)n, errp) < 0) ||
             (!zb && blk_pread(b, bb, off, (size_t)n, errp) < 0))
-            goto out;
+            return -1;
         if (za)
             memset(ba, 0, (size_t)n);
         if (zb)
@@ -101,17 +97,101 @@ int engine_compare(struct blk *a, struct blk *b, uint64_t *mismatch,
                     break;
                 }
             }
-            ret = 1;
-            goto out;
+            return 1;
         }
         off += n;
     }
-    struct blk *longer = a->size > b->size ? a : b;
-    ret = walk_tail_is_zero(longer, common, longer->size, ba, mismatch,
-                            errp);
-out:
+    return 0;
+}
+
+/* The common part is cut into segments that worker threads take in
+ * order; the answer is the lowest mismatch any of them found (segments
+ * past it are skipped once one is known). */
+#define CMP_SEGMENT (64ull << 20)
+
+struct cmp_job {
+    struct blk *a, *b;
+    uint64_t common;
+    pthread_mutex_t lock;
+    uint64_t next;             /* next segment start */
+    uint64_t first;            /* lowest mismatch found, UINT64_MAX */
+    vf_error *err;
+};
+
+static void *cmp_worker(void *opaque)
+{
+    struct cmp_job *j = opaque;
+    uint8_t *ba = malloc(WALK_CHUNK), *bb = malloc(WALK_CHUNK);
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        uint64_t off = j->next;
+        bool stop = j->err || off >= j->common || off >= j->first || !ba ||
+                    !bb;
+        if (!ba || !bb) {
+            if (!j->err)
+                error_setg(&j->err, "out of memory");
+        }
+        j->next = off + CMP_SEGMENT;
+        pthread_mutex_unlock(&j->lock);
+        if (stop)
+            break;
+        uint64_t end = off + CMP_SEGMENT < j->common ? off + CMP_SEGMENT
+                                                      : j->common;
+        uint64_t at = UINT64_MAX;
+        vf_error *err = NULL;
+        int r = compare_range(j->a, j->b, off, end, ba, bb, &at, &err);
+        pthread_mutex_lock(&j->lock);
+        if (r < 0 && !j->err)
+            j->err = err;
+        else
+            error_free(err);
+        if (r == 1 && at < j->first)
+            j->first = at;
+        pthread_mutex_unlock(&j->lock);
+    }
     free(ba);
     free(bb);
+    return NULL;
+}
+
+int engine_compare(struct blk *a, struct blk *b, uint64_t *mismatch,
+                   vf_error **errp)
+{
+    uint64_t common = a->size < b->size ? a->size : b->size;
+    struct cmp_job j = { .a = a, .b = b, .common = common,
+                         .first = UINT64_MAX };
+    pthread_mutex_init(&j.lock, NULL);
+    int nt = engine_default_threads();
+    if ((uint64_t)nt > common / CMP_SEGMENT + 1)
+        nt = (int)(common / CMP_SEGMENT + 1);
+    if (nt > 16)
+        nt = 16;
+    pthread_t th[16];
+    int started = 0;
+    for (int i = 1; i < nt; i++)
+        if (pthread_create(&th[started], NULL, cmp_worker, &j) == 0)
+            started++;
+    cmp_worker(&j);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&j.lock);
+    if (j.err) {
+        error_propagate(errp, j.err);
+        return -1;
+    }
+    if (j.first != UINT64_MAX) {
+        *mismatch = j.first;
+        return 1;
+    }
+    uint8_t *buf = malloc(WALK_CHUNK);
+    if (!buf) {
+        error_setg(errp, "out of memory");
+        return -1;
+    }
+    struct blk *longer = a->size > b->size ? a : b;
+    int ret = walk_tail_is_zero(longer, common, longer->size, buf, mismatch,
+                                errp);
+    free(buf);
     return ret;
 }
 
