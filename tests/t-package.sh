@@ -182,6 +182,18 @@ qemu-img check -q vb/g.vdi || die "vdi check"
 same vb/g.vdi vdi
 check_manifest vb
 
+# VirtualBox's OVF flavour: .ovf first, a streamOptimized VMDK, a SATA
+# (AHCI) controller
+"$VMFERRY" package -q --target virtualbox --ova g.vmdk vbo || die "virtualbox --ova"
+[ "$(tar -tf vbo/g.ova | head -1)" = g.ovf ] || die "vbox OVA: .ovf not first"
+mkdir vbx && tar -C vbx -xf vbo/g.ova
+xmllint --noout vbx/g.ovf || die "vbox OVF not well-formed"
+grep -q 'virtualbox-2.2' vbx/g.ovf || die "vbox OVF: VirtualSystemType"
+grep -q 'AHCI' vbx/g.ovf || die "vbox OVF: no AHCI controller"
+qemu-img check -q vbx/g.vmdk || die "vbox vmdk check"
+same vbx/g.vmdk vmdk
+(cd vbx && sha256sum -c --quiet <(sed -n 's/^SHA256(\(.*\))= \(.*\)$/\2  \1/p' g.mf)) || die "vbox manifest"
+
 # ---- sce: the fixture has /srv too, so the seed rule fails ----
 "$VMFERRY" package -q --target sce g.vmdk sce 2> err && die "sce accepted /srv"
 grep -q 'sce-partitions' err || die "sce message: $(cat err)"
