@@ -76,37 +76,13 @@ rootfs_machine() {
     echo "$r"
 }
 
-build_image() {
-    local root=$1 kind=$2 work=$cache/build.tmp
-    rm -rf "$work"; mkdir -p "$work"
-    local buuid=22222222-3333-4444-8555-666666666601 ruuid=22222222-3333-4444-8555-666666666602
-    # /boot and / as separate trees, without copying the rootfs
-    printf 'UUID=%s / ext4 errors=remount-ro 0 1\nUUID=%s /boot ext4 defaults 0 2\n' \
-        "$ruuid" "$buuid" > "$root/etc/fstab"
-    [ -s "$root/etc/hostname" ] || echo debian12 > "$root/etc/hostname"
-    mkdir -p "$work/empty"
-    truncate -s 512M "$work/boot.img"
-    mkfs.ext4 -q -F -U "$buuid" -L boot -d "$root/boot" "$work/boot.img" || return 1
-    truncate -s 3583M "$work/root.img"
-    # mkfs -d copies /boot too; the mountpoint hides it in the guest
-    mkfs.ext4 -q -F -U "$ruuid" -L root -d "$root" "$work/root.img" || return 1
-    truncate -s 4G "$work/disk.raw"
-    printf 'label: dos\nstart=1MiB, size=512MiB, type=83, bootable\nstart=513MiB, type=83\n' |
-        sfdisk -q "$work/disk.raw" || return 1
-    dd if="$work/boot.img" of="$work/disk.raw" bs=1M seek=1 conv=notrunc,sparse status=none
-    dd if="$work/root.img" of="$work/disk.raw" bs=1M seek=513 conv=notrunc,sparse status=none
-    qemu-img convert -O qcow2 "$work/disk.raw" "$img.tmp" || return 1
-    mv "$img.tmp" "$img"
-    echo "$kind" > "$kind_file"
-    rm -rf "$work"
-}
-
+. "$src/bench/lib-guest.sh"
 if [ ! -f "$img" ]; then
     if [ "${BENCH_NO_DEBOOTSTRAP:-}" != 1 ] && rootfs_debootstrap; then
-        build_image "$cache/rootfs" debootstrap || die "image build failed"
+        build_image "$cache/rootfs" debootstrap "$img" || die "image build failed"
     else
         echo "bench/inspect: falling back to a guest made of this machine's files"
-        build_image "$(rootfs_machine)" machine-files || die "image build failed"
+        build_image "$(rootfs_machine)" machine-files "$img" || die "image build failed"
     fi
 fi
 kind=$(cat "$kind_file" 2>/dev/null || echo unknown)

@@ -1,6 +1,8 @@
 #!/bin/bash
 # bench/migrate.sh: issue F6's numbers for vmferry migrate on the 4 GiB
-# Debian 12 guest of bench/inspect.sh (built once and cached), as a VMDK
+# Debian 12 guest of bench/inspect.sh (built once and cached) with GRUB 2
+# and open-vm-tools added (virt-v2v refuses a guest without a boot
+# loader; the tools make it a VMware guest to convert), as a VMDK
 # (qemu-img convert -O vmdk: monolithicSparse, what VMware hands over):
 #
 #   local:  vmferry migrate GUEST.vmdk --to local -o OUT     (qcow2 + XML)
@@ -24,15 +26,43 @@ case $VMFERRY in /*) ;; *) VMFERRY=$src/$VMFERRY ;; esac
 cache=${BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vmferry-bench}
 runs=${BENCH_RUNS:-5}
 v2v_runs=${BENCH_V2V_RUNS:-5}
-img=$cache/debian12-inspect.qcow2
-vmdk=$cache/debian12-inspect.vmdk
+img=$cache/debian12-migrate.qcow2
+vmdk=$cache/debian12-migrate.vmdk
 out=$cache/migrate.out
 die() { echo "bench/migrate: $*" >&2; exit 1; }
 [ -x "$VMFERRY" ] || die "$VMFERRY is not built"
+. "$src/bench/lib-guest.sh"
+mirror=${BENCH_MIRROR:-http://deb.debian.org/debian}
 if [ ! -f "$img" ]; then
-    BENCH_RUNS=1 BENCH_CACHE=$cache VMFERRY=$VMFERRY bash "$src/bench/inspect.sh" \
-        > /dev/null || true
-    [ -f "$img" ] || die "no guest image ($img): run bench/inspect.sh"
+    if [ ! -d "$cache/rootfs" ]; then
+        BENCH_RUNS=1 BENCH_CACHE=$cache VMFERRY=$VMFERRY bash "$src/bench/inspect.sh" \
+            > /dev/null || true
+    fi
+    [ -d "$cache/rootfs" ] || die "no debootstrap tree in $cache/rootfs (bench/inspect.sh builds it; root and the mirror are needed)"
+    r=$cache/rootfs-grub
+    if [ ! -d "$r" ]; then
+        echo "bench/migrate: adding grub-pc and open-vm-tools to the guest (once)"
+        rm -rf "$r.tmp" && cp -a "$cache/rootfs" "$r.tmp" || die "copy of the rootfs failed"
+        cp /etc/resolv.conf "$r.tmp/etc/resolv.conf" 2>/dev/null
+        echo "deb $mirror bookworm main" > "$r.tmp/etc/apt/sources.list"
+        chroot "$r.tmp" env DEBIAN_FRONTEND=noninteractive sh -c \
+            'apt-get update && apt-get install -y --no-install-recommends grub-pc open-vm-tools' \
+            > "$cache/grub.log" 2>&1 || die "apt-get in the guest failed (see $cache/grub.log)"
+        k=$(cd "$r.tmp/boot" && ls vmlinuz-* | sort -V | tail -n 1)
+        mkdir -p "$r.tmp/boot/grub"
+        cat > "$r.tmp/boot/grub/grub.cfg" <<CFG
+set default=0
+set timeout=1
+menuentry 'Debian GNU/Linux' {
+    insmod ext2
+    search --no-floppy --fs-uuid --set=root 22222222-3333-4444-8555-666666666601
+    linux /$k root=UUID=22222222-3333-4444-8555-666666666602 ro console=ttyS0
+    initrd /initrd.img-${k#vmlinuz-}
+}
+CFG
+        mv "$r.tmp" "$r"
+    fi
+    build_image "$r" debootstrap+grub "$img" || die "image build failed"
 fi
 if [ ! -f "$vmdk" ] || [ "$vmdk" -ot "$img" ]; then
     qemu-img convert -O vmdk "$img" "$vmdk.tmp" && mv "$vmdk.tmp" "$vmdk" ||

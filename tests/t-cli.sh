@@ -39,12 +39,13 @@ grep -q "unknown format 'qcow9'" err.txt || die "bad format message: $(cat err.t
 grep -q "bogus" err.txt || die "bad option message: $(cat err.txt)"
 [ ! -e y ] || die "failed convert left its output"
 # compare runs segments on several threads: the first mismatch is the
-# lowest one, as qemu-img reports it
+# lowest one (the exact byte; qemu-img names its 512-byte sector)
 truncate -s 300M ca.raw cb.raw
 printf 'x' | dd of=cb.raw bs=1 seek=290000000 conv=notrunc 2>/dev/null
 printf 'y' | dd of=cb.raw bs=1 seek=200000001 conv=notrunc 2>/dev/null
 "$VMFERRY" compare ca.raw cb.raw > ours.txt && die "different images compared equal"
-qemu-img compare ca.raw cb.raw > theirs.txt
-cmp -s ours.txt theirs.txt || die "compare: '$(cat ours.txt)' vs qemu-img '$(cat theirs.txt)'"
+grep -qx 'Content mismatch at offset 200000001!' ours.txt || die "compare: $(cat ours.txt)"
+{ qemu-img compare ca.raw cb.raw || true; } | grep -qx 'Content mismatch at offset 200000000!' ||
+    die "qemu-img does not see the same first difference"
 rm -f ca.raw cb.raw
 echo ok
