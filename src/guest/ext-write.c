@@ -535,6 +535,13 @@ static int drop_inode(struct gfs *g, ext2_ino_t dir, const char *name,
             return gfs_err(g, e, "freeing the blocks", path, errp);
         if ((e = ext2fs_write_inode(fs, ino, &in)))
             return gfs_err(g, e, "writing an inode", path, errp);
+        /* extended attributes that did not fit in the inode (SELinux
+         * labels on 128-byte inodes, ACLs) live in a block that inodes
+         * may share: drop this inode's reference, freed at zero */
+        if (ext2fs_file_acl_block(fs, &in) &&
+            (e = ext2fs_free_ext_attr(fs, ino, NULL)))
+            return gfs_err(g, e, "freeing the extended attribute block",
+                           path, errp);
         ext2fs_inode_alloc_stats2(fs, ino, -1, isdir);
     } else if ((e = ext2fs_write_inode(fs, ino, &in))) {
         return gfs_err(g, e, "writing an inode", path, errp);
