@@ -127,6 +127,7 @@ case $(shadow_of "$R" alice) in '!$6$oldsalt$'*) ;; *) die "alice not locked" ;;
 [ "$(owner "$R" /home/idcuser/.ssh)" = "0700 1001 1001" ] || die ".ssh"
 [ "$(owner "$R" /home/idcuser/.ssh/authorized_keys)" = "0600 1001 1001" ] || die "authorized_keys"
 [ "$(dbg "$R" "cat /home/idcuser/.ssh/authorized_keys")" = "$(cat key.pub)" ] || die "authorized_keys content"
+dbg "$R" "ea_list /home/idcuser/.ssh/authorized_keys" | grep -q security.selinux && die "a label in a guest without SELinux"
 # sshd: Debian includes sshd_config.d
 [ "$(dbg "$R" "cat /etc/ssh/sshd_config.d/50-vmferry.conf" | grep -v '^#')" = "PermitRootLogin no" ] || die "drop-in"
 dbg "$R" "cat /etc/ssh/sshd_config" | grep -qx '#PermitRootLogin prohibit-password' || die "sshd_config changed"
@@ -305,7 +306,11 @@ exists $R /.autorelabel || die "no /.autorelabel"
 [ "$(linkto $R /etc/rc.d/rc3.d/S99vmferry-firstboot)" = ../init.d/vmferry-firstboot ] || die "rhel rc link"
 exists $R /etc/ssh/ssh_host_rsa_key && die "host key left"
 exists $R /usr/lib/vmferry/firstboot/scripts/0002-ssh-hostkeys && die "RHEL regenerates keys itself"
-grep -q 'uses SELinux' rh.log || die "no SELinux hint"
+# SELinux (t-prepare-selinux has the details): new files labelled from
+# the guest's file_contexts, /.autorelabel as well since it was asked
+grep -q "Labelled [0-9]* new files from the guest's SELinux policy (targeted)" rh.log || die "no SELinux labels"
+[ "$(dbg $H "ea_get -V /idcuser/.ssh/authorized_keys security.selinux" | tr -d '\0')" = unconfined_u:object_r:ssh_home_t:s0 ] ||
+    die "rhel authorized_keys label"
 echo "rhel: ok"
 
 # ---- SUSE: sshd_config without Include: the line edited ----

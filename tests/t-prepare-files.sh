@@ -95,6 +95,14 @@ grep -q "Replayed the journal of .* (0 transactions, 0 blocks)" log.txt || { cat
 fsck_all o2.raw
 dumpe2fs -h "o2.raw?offset=$root" 2>/dev/null | grep -q needs_recovery && die "dirty: flag kept"
 rm -f o2.raw dirty.raw
+# a removed file's extended attributes in a block of their own (a value
+# too large for the inode): the block is freed with it
+cp g.raw ea.raw
+debugfs -w -R "ea_set /etc/hostname user.big $(printf 'x%.0s' $(seq 300))" "ea.raw?offset=$root" >/dev/null 2>&1
+dbg "ea.raw?offset=$root" "stat /etc/hostname" | grep -q 'File ACL: [1-9]' || die "no xattr block made"
+"$VMFERRY" prepare -q --delete /etc/hostname ea.raw o4.raw || die "delete with an xattr block"
+fsck_all o4.raw
+rm -f ea.raw o4.raw
 # quota: refused
 cp g.raw quota.raw
 tune2fs -O quota "quota.raw?offset=$root" >/dev/null 2>&1 || true

@@ -334,6 +334,60 @@ static int new_inode(struct wpath *w, uint16_t mode, int64_t uid, int64_t gid,
     return 0;
 }
 
+/* ---- what was written ---- */
+
+/* Record path in v's written list (see struct gview). */
+static void written_add(struct gview *v, const char *path)
+{
+    if (v->written_lost)
+        return;
+    size_t l = strlen(path);
+    char *c = malloc(l + 1);
+    if (!c) {
+        v->written_lost = true;
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < l; i++)
+        if (path[i] != '/' || n == 0 || c[n - 1] != '/')
+            c[n++] = path[i];
+    if (n > 1 && c[n - 1] == '/')
+        n--;
+    c[n] = 0;
+    /* a file written piece by piece (gview_append) appears once */
+    if (v->nwritten && !strcmp(v->written[v->nwritten - 1], c)) {
+        free(c);
+        return;
+    }
+    if (v->nwritten >= GV_WRITTEN_MAX) {
+        free(c);
+        v->written_lost = true;
+        return;
+    }
+    if (v->nwritten == v->written_cap) {
+        size_t nc = v->written_cap ? v->written_cap * 2 : 64;
+        char **nw = realloc(v->written, nc * sizeof(*nw));
+        if (!nw) {
+            free(c);
+            v->written_lost = true;
+            return;
+        }
+        v->written = nw;
+        v->written_cap = nc;
+    }
+    v->written[v->nwritten++] = c;
+}
+
+void gview_written_free(struct gview *v)
+{
+    for (size_t i = 0; i < v->nwritten; i++)
+        free(v->written[i]);
+    free(v->written);
+    v->written = NULL;
+    v->nwritten = v->written_cap = 0;
+    v->written_lost = false;
+}
+
 /* ---- operations ---- */
 
 int gview_write(struct gview *v, const char *path, const void *data,
@@ -345,7 +399,9 @@ int gview_write(struct gview *v, const char *path, const void *data,
         return -1;
     ext2_filsys fs = w.g->fs;
     errcode_t e;
-    if (w.ino && LINUX_S_ISLNK(w.inode.i_mode)) {
+    /* a file written through a link to it is not the link's name */
+    bool through_link = w.ino && LINUX_S_ISLNK(w.inode.i_mode);
+    if (through_link) {
         if (flags & GV_NOFOLLOW) {
             error_setg(errp, "%s: is a symbolic link; not written through",
                        path);
@@ -406,6 +462,8 @@ int gview_write(struct gview *v, const char *path, const void *data,
     in.i_mtime = in.i_ctime = (uint32_t)time(NULL);
     if ((e = ext2fs_write_inode(fs, w.ino, &in)))
         return gfs_err(w.g, e, "writing an inode", path, errp);
+    if (!through_link)
+        written_add(v, path);
     return 0;
 }
 
@@ -450,6 +508,7 @@ int gview_append(struct gview *v, const char *path, const void *data,
     }
     if ((e = ext2fs_file_close(f)))
         return gfs_err(w.g, e, "closing", path, errp);
+    written_add(v, path);
     return 0;
 }
 
@@ -501,6 +560,7 @@ int gview_mkdir(struct gview *v, const char *path, int mode, int64_t uid,
     set_owner(&in, uid, gid);
     if ((e = ext2fs_write_inode(fs, ino, &in)))
         return gfs_err(w.g, e, "writing an inode", path, errp);
+    written_add(v, path);
     return 0;
 }
 
@@ -535,6 +595,13 @@ static int drop_inode(struct gfs *g, ext2_ino_t dir, const char *name,
             return gfs_err(g, e, "freeing the blocks", path, errp);
         if ((e = ext2fs_write_inode(fs, ino, &in)))
             return gfs_err(g, e, "writing an inode", path, errp);
+        /* extended attributes that did not fit in the inode (SELinux
+         * labels on 128-byte inodes, ACLs) live in a block that inodes
+         * may share: drop this inode's reference, freed at zero */
+        if (ext2fs_file_acl_block(fs, &in) &&
+            (e = ext2fs_free_ext_attr(fs, ino, NULL)))
+            return gfs_err(g, e, "freeing the extended attribute block",
+                           path, errp);
         ext2fs_inode_alloc_stats2(fs, ino, -1, isdir);
     } else if ((e = ext2fs_write_inode(fs, ino, &in))) {
         return gfs_err(g, e, "writing an inode", path, errp);
@@ -664,6 +731,7 @@ int gview_symlink(struct gview *v, const char *target, const char *path,
     if (e)
         return gfs_err(w.g, e, "making the symbolic link", path, errp);
     w.g->dirty = true;
+    written_add(v, path);
     return 0;
 }
 
@@ -750,5 +818,101 @@ int gview_owner(struct gview *v, const char *path, uint32_t *uid,
         *gid = inode_gid(in);
     if (mode)
         *mode = in.i_mode & 07777;
+    return 0;
+}
+
+/* ---- extended attributes ---- */
+
+bool gview_has_xattrs(struct gview *v, const char *path)
+{
+    const char *rest;
+    struct gfs *g = gview_pick(v, path, &rest);
+    return g && ext2fs_has_feature_xattr(g->fs->super);
+}
+
+/* An attribute handle on ino with its attributes read. */
+static errcode_t xattrs_load(struct gfs *g, ext2_ino_t ino,
+                             struct ext2_xattr_handle **h)
+{
+    errcode_t e = ext2fs_xattrs_open(g->fs, ino, h);
+    if (e)
+        return e;
+    if ((e = ext2fs_xattrs_read(*h)))
+        ext2fs_xattrs_close(h);
+    return e;
+}
+
+static int xattr_fs_check(struct gfs *g, const char *path, vf_error **errp)
+{
+    if (ext2fs_has_feature_xattr(g->fs->super))
+        return 0;
+    error_setg(errp, "%s: the filesystem on %s has no extended attributes "
+               "(no ext_attr feature)", path, g->dev->name);
+    return -1;
+}
+
+int gview_getxattr(struct gview *v, const char *path, const char *name,
+                   char **val, size_t *len, vf_error **errp)
+{
+    struct gfs *g;
+    ext2_ino_t ino;
+    if (gview_ino(v, path, false, &g, &ino) < 0) {
+        error_setg(errp, "%s: not found", path);
+        return -1;
+    }
+    if (xattr_fs_check(g, path, errp) < 0)
+        return -1;
+    struct ext2_xattr_handle *h;
+    errcode_t e = xattrs_load(g, ino, &h);
+    if (e)
+        return gfs_err(g, e, "reading the extended attributes", path, errp);
+    void *raw = NULL;
+    size_t rlen = 0;
+    e = ext2fs_xattr_get(h, name, &raw, &rlen);
+    ext2fs_xattrs_close(&h);
+    if (e == EXT2_ET_EA_KEY_NOT_FOUND)
+        return 0;
+    if (e)
+        return gfs_err(g, e, "reading an extended attribute", path, errp);
+    /* a value is at most a block, or 64 KiB in an EA inode */
+    char *out = malloc(rlen + 1);
+    if (!out) {
+        ext2fs_free_mem(&raw);
+        error_setg(errp, "out of memory");
+        return -1;
+    }
+    memcpy(out, raw, rlen);
+    out[rlen] = 0;
+    ext2fs_free_mem(&raw);
+    *val = out;
+    *len = rlen;
+    return 1;
+}
+
+int gview_setxattr(struct gview *v, const char *path, const char *name,
+                   const void *val, size_t len, vf_error **errp)
+{
+    struct wpath w;
+    if (wpath_get(v, path, 0, &w, errp) < 0)
+        return -1;
+    if (!w.ino) {
+        error_setg(errp, "%s: not found", path);
+        return -1;
+    }
+    if (xattr_fs_check(w.g, path, errp) < 0)
+        return -1;
+    struct ext2_xattr_handle *h;
+    errcode_t e = xattrs_load(w.g, w.ino, &h);
+    if (e)
+        return gfs_err(w.g, e, "reading the extended attributes", path,
+                       errp);
+    /* ext2fs_xattr_set writes the attributes back itself (in the inode,
+     * or an attribute block it allocates): no ext2fs_xattrs_write */
+    e = ext2fs_xattr_set(h, name, val, len);
+    ext2fs_xattrs_close(&h);
+    if (e)
+        return gfs_err(w.g, e, "setting an extended attribute", path,
+                       errp);
+    w.g->dirty = true;
     return 0;
 }

@@ -150,6 +150,15 @@ struct gview {
         struct gfs *fs;
     } m[32];
     int n;
+    /* What edits made or rewrote through this view (gview_write,
+     * gview_append, gview_mkdir, gview_symlink), as the paths they were
+     * given ('//' and a trailing '/' removed), in order, a path repeated
+     * only when something else came between; prepare labels them for
+     * SELinux afterwards.  written_lost: some were not recorded (more
+     * than GV_WRITTEN_MAX, or out of memory). */
+    char **written;
+    size_t nwritten, written_cap;
+    bool written_lost;
 };
 
 /* Type of path (symlinks followed), GT_NONE when absent; *size if not
@@ -275,6 +284,26 @@ int gview_chown(struct gview *v, const char *path, int64_t uid, int64_t gid,
 /* Owner and permission bits of path (not following a last symlink). */
 int gview_owner(struct gview *v, const char *path, uint32_t *uid,
                 uint32_t *gid, int *mode);
+
+/* Paths an edit run writes: a guest's edits make thousands at most
+ * (--upload of a tree); more are counted as lost. */
+#define GV_WRITTEN_MAX (1u << 20)
+/* Free v's list of written paths (inspect_view_free does it). */
+void gview_written_free(struct gview *v);
+
+/* Extended attributes, by full name ("security.selinux"), of path
+ * itself (a last symlink is not followed).  Only on filesystems with
+ * the ext_attr feature: gview_has_xattrs tells, and the others fail on
+ * the rest. */
+bool gview_has_xattrs(struct gview *v, const char *path);
+/* 1 with *val (malloc'd, *len bytes, a NUL added after them) when path
+ * has the attribute, 0 when it has not, -1 on error. */
+int gview_getxattr(struct gview *v, const char *path, const char *name,
+                   char **val, size_t *len, vf_error **errp);
+/* Set (add or replace) an attribute; the filesystem must be open for
+ * editing.  0 / -1. */
+int gview_setxattr(struct gview *v, const char *path, const char *name,
+                   const void *val, size_t len, vf_error **errp);
 
 /* ---- OS facts (os.c), kernels (kernels.c), boot (boot.c), apps ---- */
 

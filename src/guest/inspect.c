@@ -161,6 +161,7 @@ static void view_free(struct gview *v)
     for (int i = 0; i < v->n; i++)
         free(v->m[i].mp);
     v->n = 0;
+    gview_written_free(v);
 }
 
 static void inspect_root(struct inspect *in, struct gdev *d,

@@ -42,9 +42,6 @@
 #define SKEL_BYTES (64u << 20)
 #define ID_LIMIT 2147483647L
 
-#define SELINUX_HINT "the guest uses SELinux: files vmferry creates carry " \
-    "no label until the guest is relabelled (--selinux-relabel)"
-
 /* ---- account files ---- */
 
 struct acct {
@@ -359,26 +356,6 @@ static long login_defs(const char *text, const char *key, int base, long def)
     return def;
 }
 
-static void selinux_hint(struct prep *p)
-{
-    size_t len;
-    char *cfg = prep_read(p, "/etc/selinux/config", CONF_MAX, &len, NULL);
-    if (!cfg)
-        return;
-    char *mode = kv_get(cfg, "SELINUX");
-    bool on = mode && strcmp(mode, "disabled");
-    free(mode);
-    free(cfg);
-    if (!on || prep_exists(p, "/.autorelabel"))
-        return;
-    for (size_t i = 0; i < json_object_array_length(p->warnings); i++)
-        if (!strcmp(json_object_get_string(
-                        json_object_array_get_idx(p->warnings, i)),
-                    SELINUX_HINT))
-            return;
-    prep_warn(p, SELINUX_HINT);
-}
-
 /* ---- /etc/skel ---- */
 
 struct skel {
@@ -639,7 +616,6 @@ int edit_user_add(struct prep *p, const char *arg, vf_error **errp)
         prep_log(p, home, why, "Making %s (mode %04o) with %zu entries of "
                  "/etc/skel", home, hm, k.entries);
     }
-    selinux_hint(p);
     r = 0;
 out:
     acct_free(&pw);
@@ -969,7 +945,6 @@ int edit_ssh_inject(struct prep *p, const char *arg, vf_error **errp)
         goto out;
     prep_log(p, ak, why, "Adding %d SSH key%s to %s (mode 0600, owner "
              "%ld:%ld)", added, added == 1 ? "" : "s", ak, uid, gid);
-    selinux_hint(p);
     r = 0;
 out:
     acct_free(&pw);

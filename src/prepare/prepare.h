@@ -202,6 +202,18 @@ int prep_firstboot_add(struct prep *p, const char *name, const char *script,
  * "pacman -Rns --noconfirm"), or NULL when unknown. */
 const char *prep_pkg_remove_cmd(struct prep *p);
 
+/* selinux.c: SELinux labels.  The guest's policy type ("targeted",
+ * "mls", ...; *type malloc'd) when /etc/selinux/config is there and its
+ * SELINUX= is not "disabled": 1; 0 when the guest does not use SELinux;
+ * -1 when the config cannot be read. */
+int prep_selinux_policy(struct prep *p, char **type, vf_error **errp);
+/* After the edits, in a guest that uses SELinux: every file, directory
+ * and link they made or rewrote (the view's written list) that has no
+ * security.selinux gets the context the guest's file_contexts gives
+ * it.  When those cannot be used: a warning, and /.autorelabel.  0 / -1
+ * (a filesystem error). */
+int prep_selinux_label(struct prep *p, vf_error **errp);
+
 /* ---- edits (one group per file) ---- */
 
 /* edit-devices.c */

@@ -153,6 +153,11 @@ static int session_edit(struct prep_session *s,
         if (!s->p.v || prep_run(&s->p, &tq, errp) < 0 ||
             (o->q && prep_run(&s->p, o->q, errp) < 0))
             goto out;
+        /* after every edit, so that all they wrote is covered */
+        if (prep_selinux_label(&s->p, errp) < 0) {
+            error_prepend(errp, "SELinux labels: ");
+            goto out;
+        }
     }
     if (inspect_flush(in, errp) < 0)
         goto out;
