@@ -11,7 +11,8 @@
 # both durable (every artifact fsynced) and verified (read back), medians
 # of BENCH_RUNS (5) after one warm-up; and, when virt-v2v is installed,
 #   virt-v2v -i disk GUEST.vmdk -o local -os DIR -of qcow2
-# (LIBGUESTFS_BACKEND=direct, forced TCG: KVM does not work here; it
+# (virt-v2v, nbdkit and libnbd-bin; LIBGUESTFS_BACKEND=direct, forced
+# TCG: KVM does not work here; it
 # does not fsync its output) BENCH_V2V_RUNS times (default 5), with the
 # ratio of the medians (goal: vmferry at least 20x faster for local).
 #
@@ -124,7 +125,7 @@ if command -v virt-v2v >/dev/null; then
     awk -v r="$ratio" 'BEGIN { exit !(r >= 20) }' || { echo "GOAL MISSED: ${ratio}x < 20x"; status=1; }
     rm -rf "$out/v2v"
 else
-    echo "virt-v2v is not installed (apt-get install -y virt-v2v): no ratio"
+    echo "virt-v2v is not installed (apt-get install -y virt-v2v nbdkit libnbd-bin): no ratio"
 fi
 echo
 echo "BENCH migrate local_s=$ml aws_s=$ma virt_v2v_s=$v2v ratio=$ratio runs=$runs v2v_runs=$v2v_runs vmferry=durable+verified virt_v2v=not-fsynced"
