@@ -56,6 +56,17 @@ int cmd_configdrive(int argc, char **argv);
 int cli_parse_common(int argc, char **argv, const char *help,
                      struct blk_open_opts *oo, bool *json, int *exit_code);
 
+/* fixed (nfixed long options) followed by one option per prepare edit
+ * (prep_edits[i] gets val base + i; *nedits their count): malloc'd, or
+ * NULL after printing the error. */
+struct option;
+struct option *cli_edit_longopts(const char *cmd, const struct option *fixed,
+                                 size_t nfixed, int base, size_t *nedits);
+/* A decimal number of lo..hi into *out; else prints "cmd: what S: ..."
+ * and returns -1. */
+int cli_parse_uint(const char *cmd, const char *what, const char *s,
+                   unsigned lo, unsigned hi, unsigned *out);
+
 /* Common open options: --allow-data-file, --allow-backing-path. */
 #define CLI_OPT_ALLOW_DATA_FILE 1001
 #define CLI_OPT_ALLOW_BACKING_PATH 1002

@@ -101,20 +101,6 @@ static void ui_progress(void *opaque, size_t disk, uint64_t done,
         cli_progress(NULL, done, total);
 }
 
-static int parse_uint(const char *what, const char *s, unsigned lo,
-                      unsigned hi, unsigned *out)
-{
-    char *end;
-    unsigned long v = strtoul(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) {
-        cli_failf("migrate", "%s %s: a number from %u to %u is needed",
-                  what, s, lo, hi);
-        return -1;
-    }
-    *out = (unsigned)v;
-    return 0;
-}
-
 static void summary(struct json_object *r)
 {
     struct json_object *v, *a;
@@ -189,20 +175,12 @@ int cmd_migrate(int argc, char **argv)
           CLI_OPT_ALLOW_BACKING_PATH },
         { "help", no_argument, NULL, 'h' },
     };
-    size_t nfixed = sizeof(fixed) / sizeof(fixed[0]), nedits = 0;
-    while (prep_edits[nedits].name)
-        nedits++;
-    struct option *lo = calloc(nfixed + nedits + 1, sizeof(*lo));
+    size_t nedits;
+    struct option *lo = cli_edit_longopts("migrate", fixed,
+                                          sizeof(fixed) / sizeof(fixed[0]),
+                                          OPT_EDIT_BASE, &nedits);
     if (!lo)
-        return cli_failf("migrate", "out of memory");
-    memcpy(lo, fixed, sizeof(fixed));
-    for (size_t i = 0; i < nedits; i++) {
-        lo[nfixed + i].name = prep_edits[i].name;
-        lo[nfixed + i].has_arg = !prep_edits[i].has_arg ? no_argument
-                                 : prep_edits[i].arg_optional
-                                     ? optional_argument : required_argument;
-        lo[nfixed + i].val = OPT_EDIT_BASE + (int)i;
-    }
+        return 1;
     struct blk_open_opts oo = { 0 };
     struct migrate_opts mo = { 0 };
     struct prep_queue q = { 0 };
@@ -225,12 +203,13 @@ int cmd_migrate(int argc, char **argv)
         case 'o': mo.outdir = optarg; break;
         case OPT_NAME: mo.name = optarg; break;
         case OPT_MEMORY:
-            if (parse_uint("--memory", optarg, 16, 16 * 1024 * 1024,
-                           &mo.memory_mb) < 0)
+            if (cli_parse_uint("migrate", "--memory", optarg, 16,
+                               16 * 1024 * 1024, &mo.memory_mb) < 0)
                 goto out;
             break;
         case OPT_VCPUS:
-            if (parse_uint("--vcpus", optarg, 1, 768, &mo.vcpus) < 0)
+            if (cli_parse_uint("migrate", "--vcpus", optarg, 1, 768,
+                               &mo.vcpus) < 0)
                 goto out;
             break;
         case 'O': mo.ofmt = optarg; break;

@@ -66,20 +66,6 @@ enum {
     OPT_UNSAFE, OPT_JSON, OPT_CONVERT, OPT_EDIT_BASE = 4000,
 };
 
-static int parse_uint(const char *what, const char *s, unsigned lo,
-                      unsigned hi, unsigned *out)
-{
-    char *end;
-    unsigned long v = strtoul(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) {
-        cli_failf("package", "%s %s: a number from %u to %u is needed",
-                  what, s, lo, hi);
-        return -1;
-    }
-    *out = (unsigned)v;
-    return 0;
-}
-
 static void print_summary(struct pkg *p)
 {
     struct json_object *a = p->artifacts;
@@ -123,20 +109,12 @@ int cmd_package(int argc, char **argv)
           CLI_OPT_ALLOW_BACKING_PATH },
         { "help", no_argument, NULL, 'h' },
     };
-    size_t nfixed = sizeof(fixed) / sizeof(fixed[0]), nedits = 0;
-    while (prep_edits[nedits].name)
-        nedits++;
-    struct option *lo = calloc(nfixed + nedits + 1, sizeof(*lo));
+    size_t nedits;
+    struct option *lo = cli_edit_longopts("package", fixed,
+                                          sizeof(fixed) / sizeof(fixed[0]),
+                                          OPT_EDIT_BASE, &nedits);
     if (!lo)
-        return cli_failf("package", "out of memory");
-    memcpy(lo, fixed, sizeof(fixed));
-    for (size_t i = 0; i < nedits; i++) {
-        lo[nfixed + i].name = prep_edits[i].name;
-        lo[nfixed + i].has_arg = !prep_edits[i].has_arg ? no_argument
-                                 : prep_edits[i].arg_optional
-                                     ? optional_argument : required_argument;
-        lo[nfixed + i].val = OPT_EDIT_BASE + (int)i;
-    }
+        return 1;
 
     struct blk_open_opts oo = { 0 };
     struct pkg p = { .manifest_alg = "sha256" };
@@ -158,12 +136,13 @@ int cmd_package(int argc, char **argv)
         case 't': target = optarg; break;
         case OPT_NAME: p.vm.name = strdup(optarg); break;
         case OPT_MEMORY:
-            if (parse_uint("--memory", optarg, 16, 16 * 1024 * 1024,
-                           &p.vm.memory_mb) < 0)
+            if (cli_parse_uint("package", "--memory", optarg, 16,
+                               16 * 1024 * 1024, &p.vm.memory_mb) < 0)
                 goto out;
             break;
         case OPT_VCPUS:
-            if (parse_uint("--vcpus", optarg, 1, 768, &p.vm.vcpus) < 0)
+            if (cli_parse_uint("package", "--vcpus", optarg, 1, 768,
+                               &p.vm.vcpus) < 0)
                 goto out;
             break;
         case 'O': p.ofmt = optarg; break;

@@ -117,20 +117,12 @@ int cmd_prepare(int argc, char **argv)
           CLI_OPT_ALLOW_BACKING_PATH },
         { "help", no_argument, NULL, 'h' },
     };
-    size_t nfixed = sizeof(fixed) / sizeof(fixed[0]), nedits = 0;
-    while (prep_edits[nedits].name)
-        nedits++;
-    struct option *lo = calloc(nfixed + nedits + 1, sizeof(*lo));
+    size_t nedits;
+    struct option *lo = cli_edit_longopts("prepare", fixed,
+                                          sizeof(fixed) / sizeof(fixed[0]),
+                                          OPT_EDIT_BASE, &nedits);
     if (!lo)
-        return cli_failf("prepare", "out of memory");
-    memcpy(lo, fixed, sizeof(fixed));
-    for (size_t i = 0; i < nedits; i++) {
-        lo[nfixed + i].name = prep_edits[i].name;
-        lo[nfixed + i].has_arg = !prep_edits[i].has_arg ? no_argument
-                                 : prep_edits[i].arg_optional
-                                     ? optional_argument : required_argument;
-        lo[nfixed + i].val = OPT_EDIT_BASE + (int)i;
-    }
+        return 1;
 
     struct blk_open_opts oo = { 0 };
     const char *ofmt = "raw", *target = NULL, *root = NULL;

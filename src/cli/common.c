@@ -1,12 +1,14 @@
 /*
  * common.c: option parsing shared by the image-reading commands.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "prepare/prepare.h"
 
 int cli_parse_common(int argc, char **argv, const char *help,
                      struct blk_open_opts *oo, bool *json, int *exit_code)
@@ -70,5 +72,43 @@ int cli_parse_threads(const char *cmd, const char *arg, int *out)
         return -1;
     }
     *out = (int)n;
+    return 0;
+}
+
+struct option *cli_edit_longopts(const char *cmd, const struct option *fixed,
+                                 size_t nfixed, int base, size_t *nedits)
+{
+    size_t n = 0;
+    while (prep_edits[n].name)
+        n++;
+    struct option *lo = calloc(nfixed + n + 1, sizeof(*lo));
+    if (!lo) {
+        cli_failf(cmd, "out of memory");
+        return NULL;
+    }
+    memcpy(lo, fixed, nfixed * sizeof(*fixed));
+    for (size_t i = 0; i < n; i++) {
+        lo[nfixed + i].name = prep_edits[i].name;
+        lo[nfixed + i].has_arg = !prep_edits[i].has_arg ? no_argument
+                                 : prep_edits[i].arg_optional
+                                     ? optional_argument : required_argument;
+        lo[nfixed + i].val = base + (int)i;
+    }
+    *nedits = n;
+    return lo;
+}
+
+int cli_parse_uint(const char *cmd, const char *what, const char *s,
+                   unsigned lo, unsigned hi, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (!*s || *end || *s == '-' || errno || v < lo || v > hi) {
+        cli_failf(cmd, "%s %s: a number from %u to %u is needed", what, s,
+                  lo, hi);
+        return -1;
+    }
+    *out = (unsigned)v;
     return 0;
 }
