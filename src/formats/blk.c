@@ -190,8 +190,7 @@ static struct blk *blk_new(const char *name, vf_error **errp)
     return b;
 }
 
-/* Does name stay inside the image's directory? */
-static bool name_is_confined(const char *name)
+bool blk_name_is_confined(const char *name)
 {
     if (name[0] == '/')
         return false;
@@ -218,7 +217,7 @@ char *blk_resolve_name(struct blk *b, const char *name, vf_error **errp)
         error_setg(errp, "file name '%s' is a protocol, refused", name);
         return NULL;
     }
-    if (!name_is_confined(name) && !b->oopts.allow_backing_path) {
+    if (!blk_name_is_confined(name) && !b->oopts.allow_backing_path) {
         error_setg(errp,
                    "file name '%s' outside the image's directory refused "
                    "(use --allow-backing-path)", name);
@@ -446,7 +445,7 @@ struct io *blk_create_sibling(struct blk *b, const char *name,
                    "io is one file only", name);
         return NULL;
     }
-    if (!name_is_confined(name)) {
+    if (!blk_name_is_confined(name)) {
         error_setg(errp, "output file name '%s' outside the directory",
                    name);
         return NULL;

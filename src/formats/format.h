@@ -334,6 +334,9 @@ struct io *blk_create_sibling(struct blk *b, const char *name,
  * to b->dir unless allow_backing_path.  Read-only. */
 struct io *blk_open_sibling(struct blk *b, const char *name,
                             vf_error **errp);
+/* Does a relative name stay inside its directory (not absolute, no ".."
+ * component)?  The confinement rule for names an image stores. */
+bool blk_name_is_confined(const char *name);
 /* Resolve name relative to b->dir with the confinement rule; malloc'd. */
 char *blk_resolve_name(struct blk *b, const char *name, vf_error **errp);
 

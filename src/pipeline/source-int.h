@@ -55,10 +55,6 @@ int src_read_bytes(struct io *io, uint64_t off, uint64_t len, size_t max,
  * max.  false when s is not one. */
 bool src_parse_u64(const char *s, uint64_t max, uint64_t *out);
 
-/* Is name inside its description's directory: relative, without ".."
- * components (blk_open's rule for backing names)? */
-bool src_name_is_confined(const char *name);
-
 /* The directory of path (malloc'd, NULL when out of memory). */
 char *src_dir_of(const char *path);
 

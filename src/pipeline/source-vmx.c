@@ -314,7 +314,7 @@ static int vmx_open_disk(struct src_vm *vm, const struct vmx *x,
                    fname);
         return -1;
     }
-    if (!src_name_is_confined(fname) && !(oo && oo->allow_backing_path)) {
+    if (!blk_name_is_confined(fname) && !(oo && oo->allow_backing_path)) {
         error_setg(errp, "disk %s file '%s' is outside the .vmx's "
                    "directory, refused (use --allow-backing-path)", dev,
                    fname);

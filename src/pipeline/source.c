@@ -135,22 +135,6 @@ bool src_parse_u64(const char *s, uint64_t max, uint64_t *out)
     return true;
 }
 
-bool src_name_is_confined(const char *name)
-{
-    if (name[0] == '/')
-        return false;
-    for (const char *p = name; *p;) {
-        const char *e = strchr(p, '/');
-        size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (l == 2 && p[0] == '.' && p[1] == '.')
-            return false;
-        if (!e)
-            break;
-        p = e + 1;
-    }
-    return true;
-}
-
 char *src_dir_of(const char *path)
 {
     char *tmp = strdup(path);
