@@ -1,3 +1,4 @@
+#!/bin/bash
 # package --target gce: NAME.tar.gz holding disk.raw as the one sparse
 # member of an oldgnu tar, its size rounded up to a whole GiB, gzip in
 # several independent members.  Guests: the Debian fixture of mk-guest.py
