@@ -96,19 +96,29 @@ fi
 
 # ---- the runs -------------------------------------------------------------------
 
-ov=$out/vmferry-gce otar=$out/tar-gce.tar.gz
+ov=$out/vmferry-gce otar=$out/tar-gce.tar.gz cpuf=$out/gce-cpu
 rows=() machine=()
 
-# run_side SIDE CASE: one timed run.
+# run_side SIDE CASE: one timed run; also sets $cpu_s, the CPU seconds
+# (user + system, children included: tar's gzip) it took.  On a shared
+# machine, wall time near CPU time means vmferry got about one core.
 run_side() {
+    local rc=0
+    rm -f "$cpuf"
     case $1:$2 in
     vmferry:unsafe)
-        timed "$VMFERRY" package --target gce --unsafe -q "$gin" "$ov" ;;
+        timed "$GNU_TIME" -f '%U %S' -o "$cpuf" \
+            "$VMFERRY" package --target gce --unsafe -q "$gin" "$ov" || rc=$? ;;
     vmferry:single)
-        timed "$VMFERRY" package --target gce --unsafe -q -m 1 "$gin" "$ov" ;;
+        timed "$GNU_TIME" -f '%U %S' -o "$cpuf" \
+            "$VMFERRY" package --target gce --unsafe -q -m 1 "$gin" "$ov" ||
+            rc=$? ;;
     tar:*)
-        timed tar -C "$gdir" --format=oldgnu -Sczf "$otar" disk.raw ;;
+        timed "$GNU_TIME" -f '%U %S' -o "$cpuf" \
+            tar -C "$gdir" --format=oldgnu -Sczf "$otar" disk.raw || rc=$? ;;
     esac
+    cpu_s=$(tail -n 1 "$cpuf" 2>/dev/null | awk '{ printf "%.2f", $1 + $2 }')
+    return "$rc"
 }
 
 durability() { # SIDE
@@ -119,7 +129,7 @@ durability() { # SIDE
 }
 
 run_pair() { # CASE
-    local c=$1 i side first second tv=() tt=() rv=() ok_v=1 ok_t=1
+    local c=$1 i side first second tv=() tt=() rv=() cv=() ct=() ok_v=1 ok_t=1
     for ((i = 1 - warm; i <= runs; i++)); do
         if ((i % 2)); then first=vmferry second=tar
         else first=tar second=vmferry; fi
@@ -128,17 +138,22 @@ run_pair() { # CASE
             sync
             if run_side "$side" "$c"; then
                 if ((i >= 1)); then
-                    if [ "$side" = vmferry ]; then tv+=("$secs") rv+=("$rss_kib")
-                    else tt+=("$secs"); fi
+                    if [ "$side" = vmferry ]; then
+                        tv+=("$secs") rv+=("$rss_kib") cv+=("$cpu_s")
+                    else
+                        tt+=("$secs") ct+=("$cpu_s")
+                    fi
                 fi
             else
                 if [ "$side" = vmferry ]; then ok_v=0; else ok_t=0; fi
             fi
         done
     done
-    local mv mt speedup verdict=- bv=- bt=- stored=- members=- rss
+    local mv mt speedup verdict=- bv=- bt=- stored=- members=- rss mcv mct
     mv=$(echo "${tv[*]:-}" | median)
     mt=$(echo "${tt[*]:-}" | median)
+    mcv=$(echo "${cv[*]:-}" | median)
+    mct=$(echo "${ct[*]:-}" | median)
     rss=$(echo "${rv[*]:-}" | median)
     ((ok_v)) || { mv=FAIL; failed=1; }
     ((ok_t)) || { mt=FAIL; failed=1; }
@@ -165,8 +180,10 @@ run_pair() { # CASE
     rm -rf "$ov" "$otar"
     rows+=("$(printf '%-8s %10s %10s %8s  %-7s %-18s %s' "$c" "$mv" "$mt" \
         "$speedup" "$verdict" "$(durability vmferry)" "$(durability tar)")")
+    rows+=("  runs: vmferry ${tv[*]:-} s; tar ${tt[*]:-} s")
+    rows+=("  CPU (median, user+sys): vmferry $mcv s, tar $mct s")
     rows+=("  size: vmferry $bv B, tar $bt B (ratio $(ratio "$bv" "$bt")); vmferry stored $stored B of disk.raw in $members gzip members; peak RSS $rss KiB")
-    machine+=("BENCH case=gce-$c input=$(basename "$gin") vmferry_s=$mv tar_s=$mt speedup=$speedup goal=3 runs=$runs vmferry_durability=unsafe tar_durability=nofsync content=$verdict vmferry_bytes=$bv tar_bytes=$bt size_ratio=$(ratio "$bv" "$bt") vmferry_rss_kib=$rss")
+    machine+=("BENCH case=gce-$c input=$(basename "$gin") vmferry_s=$mv tar_s=$mt speedup=$speedup goal=3 runs=$runs vmferry_durability=unsafe tar_durability=nofsync content=$verdict vmferry_cpu_s=$mcv tar_cpu_s=$mct vmferry_bytes=$bv tar_bytes=$bt size_ratio=$(ratio "$bv" "$bt") vmferry_rss_kib=$rss")
 }
 
 echo "bench: vmferry $("$VMFERRY" --version 2>/dev/null | head -n 1)," \
@@ -188,5 +205,5 @@ printf '%-8s %10s %10s %8s  %-7s %-18s %s\n' case vmferry_s tar_s speedup \
 printf '%s\n' "${rows[@]}"
 echo
 printf '%s\n' "${machine[@]}"
-rm -f "$log" "$rssf"
+rm -f "$log" "$rssf" "$cpuf"
 exit "$failed"
