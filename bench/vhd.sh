@@ -9,6 +9,10 @@
 #                 Input: the 4 GiB Debian guest of bench/inspect.sh (run
 #                 before this script by make bench; a real VM disk, its
 #                 data where ext4 put it) when cached, else the F1 disk
+#   vhdx-floor    vmferry vhdx->raw vs vmferry raw->raw of the same guest
+#                 (its raw form, sparse): how close the VHDX read is to
+#                 only writing the output, the floor any reader has:
+#                 reported, no goal
 #   read-vhdx-f1  the same from the F1 disk, whose 1 MiB data runs are
 #                 spread so that every VHDX block is allocated (qemu-img
 #                 leaves their zero parts as holes of the file; vmferry
@@ -35,7 +39,7 @@ set -uo pipefail
 
 . "$(dirname "$0")/lib.sh"
 
-cases=${BENCH_CASES:-read-vhdx read-vhdx-f1 fixed-vhd write-vhd write-vdi read-vhd read-vdi}
+cases=${BENCH_CASES:-read-vhdx vhdx-floor read-vhdx-f1 fixed-vhd write-vhd write-vdi read-vhd read-vdi}
 
 mkdisk "$sparse" "$size" "$data"
 echo "$stamp" > "$dir/stamp"
@@ -55,10 +59,10 @@ mkin() { # FORMAT [SOURCE]
 guest=$cache/debian12-inspect.qcow2
 [ -f "$guest" ] || guest=/var/cache/vmferry-bench/debian12-inspect.qcow2
 if [ -f "$guest" ]; then
-    vhdx_in=$(mkin vhdx "$guest") vhdx_ref=$guest
+    vhdx_in=$(mkin vhdx "$guest") vhdx_ref=$guest vhdx_raw=$(mkin raw "$guest")
 else
     echo "bench: no Debian guest (bench/inspect.sh makes it): read-vhdx uses the F1 disk" >&2
-    vhdx_in=$(mkin vhdx) vhdx_ref=$sparse
+    vhdx_in=$(mkin vhdx) vhdx_ref=$sparse vhdx_raw=$sparse
 fi
 
 # side CASE A|B OUT: one timed run of that side.
@@ -67,6 +71,8 @@ side() {
     case $c:$s in
     read-vhdx:A) timed "$VMFERRY" convert --unsafe -O raw "$vhdx_in" "$o" ;;
     read-vhdx:B) timed "$QEMU_IMG" convert -m 16 -W -O raw "$vhdx_in" "$o" ;;
+    vhdx-floor:A) timed "$VMFERRY" convert --unsafe -O raw "$vhdx_in" "$o" ;;
+    vhdx-floor:B) timed "$VMFERRY" convert --unsafe -f raw -O raw "$vhdx_raw" "$o" ;;
     read-vhdx-f1:A) timed "$VMFERRY" convert --unsafe -O raw "$(mkin vhdx)" "$o" ;;
     read-vhdx-f1:B) timed "$QEMU_IMG" convert -m 16 -W -O raw "$(mkin vhdx)" "$o" ;;
     fixed-vhd:A) timed "$VMFERRY" convert --unsafe -f raw -O vpc \
@@ -83,6 +89,8 @@ side() {
 
 label() { # CASE A|B
     case $1:$2 in
+    vhdx-floor:A) echo "vmferry vhdx->raw" ;;
+    vhdx-floor:B) echo "vmferry raw->raw (same guest)" ;;
     read-vhdx*:A) echo "vmferry vhdx->raw" ;;
     read-vhdx*:B) echo "qemu-img vhdx->raw" ;;
     fixed-vhd:A) echo "vmferry raw->fixed vhd" ;;
@@ -97,7 +105,7 @@ label() { # CASE A|B
 }
 
 goal() { # CASE: the largest ratio A/B that meets the issue's number
-    case $1 in read-vhdx) echo 0.33 ;; read-vhdx-f1) echo - ;; *) echo 1.10 ;; esac
+    case $1 in read-vhdx) echo 0.33 ;; read-vhdx-f1|vhdx-floor) echo - ;; *) echo 1.10 ;; esac
 }
 
 rows=() machine=()
@@ -128,7 +136,7 @@ run_case() {
         # a fixed VHD has no header qemu-img probes: name its format
         local fmt=() ref=$sparse
         [ "$c" = fixed-vhd ] && fmt=(-F vpc)
-        [ "$c" = read-vhdx ] && ref=$vhdx_ref
+        [ "$c" = read-vhdx ] || [ "$c" = vhdx-floor ] && ref=$vhdx_ref
         if ! "$QEMU_IMG" compare -q "${fmt[@]}" "$ref" "$oa" 2>/dev/null; then
             verdict=DIFFERS
             failed=1
