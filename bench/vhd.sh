@@ -157,7 +157,7 @@ echo "bench: vmferry $("$VMFERRY" --version 2>/dev/null | head -n 1)," \
     "inputs in $dir; $runs timed run(s), $warm warm-up; nobody fsyncs"
 for c in $cases; do
     case $c in
-    read-vhdx|read-vhdx-f1|fixed-vhd|write-vhd|write-vdi|read-vhd|read-vdi) ;;
+    read-vhdx|vhdx-floor|read-vhdx-f1|fixed-vhd|write-vhd|write-vdi|read-vhd|read-vdi) ;;
     *) die "unknown case $c" ;;
     esac
     echo "bench: $c ..." >&2
