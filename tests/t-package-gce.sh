@@ -173,4 +173,10 @@ grep -q "one disk" err.log || die "two disks: $(cat err.log)"
 expect_rc 1 "$VMFERRY" package --target gce -O qcow2 g.raw out8 2> err.log
 grep -q "always raw" err.log || die "-O qcow2: $(cat err.log)"
 [ ! -e out8 ] && [ ! -e out8.vmferry-partial ] || die "-O qcow2 left a directory"
+
+# SOURCE_DATE_EPOCH dates the archive: two runs, the same bytes
+SOURCE_DATE_EPOCH=1700000000 "$VMFERRY" package -q --unsafe --target gce g.raw out9 || die "SOURCE_DATE_EPOCH run 1"
+SOURCE_DATE_EPOCH=1700000000 "$VMFERRY" package -q --unsafe -m 1 --target gce g.raw out10 || die "SOURCE_DATE_EPOCH run 2"
+cmp -s out9/g.tar.gz out10/g.tar.gz || die "SOURCE_DATE_EPOCH: archives differ"
+tar -tvzf out9/g.tar.gz | grep -q ' 2023-11-14 ' || die "SOURCE_DATE_EPOCH: not the member's date"
 exit 0

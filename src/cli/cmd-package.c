@@ -191,7 +191,7 @@ int cmd_package(int argc, char **argv)
     }
     p.target = t->name;
     p.outdir = argv[argc - 1];
-    p.mtime = time(NULL);
+    p.mtime = pkg_mtime();
 
     struct prep_session_opts so = { .oo = &oo, .q = &q, .root = root,
                                     .quiet = quiet || json,

@@ -167,7 +167,7 @@ int migrate_run(struct blk *const *disks, char *const *names, size_t n,
     p.threads = o->threads;
     p.unsafe = o->unsafe;
     p.force = true; /* the source's verdict is information */
-    p.mtime = time(NULL);
+    p.mtime = pkg_mtime();
     p.progress = o->progress;
     p.opaque = o->opaque;
     p.vm.memory_mb = o->memory_mb;

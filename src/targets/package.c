@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -46,6 +47,20 @@ const struct pkg_target pkg_targets[] = {
     { "sce", "a raw image and the seed's manifest", "sce", pkg_sce },
     { NULL, NULL, NULL, NULL },
 };
+
+int64_t pkg_mtime(void)
+{
+    /* reproducible builds' convention: archives dated SOURCE_DATE_EPOCH */
+    const char *e = getenv("SOURCE_DATE_EPOCH");
+    if (e && *e) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(e, &end, 10);
+        if (!*end && !errno && v >= 0 && v < (1LL << 33))
+            return (int64_t)v;
+    }
+    return (int64_t)time(NULL);
+}
 
 const char *pkg_prep_target(const char *to)
 {

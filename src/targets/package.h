@@ -76,7 +76,8 @@ struct pkg {
     bool unsafe;               /* no fsync */
     bool force;                /* a failing preflight is recorded, not
                                   fatal (migrate --force) */
-    int64_t mtime;             /* timestamps written into archives */
+    int64_t mtime;             /* timestamps written into archives
+                                  (pkg_mtime()) */
     pkg_progress_fn progress;  /* may be NULL */
     void *opaque;
     /* What the package's disks are, set by the target, for the preflight
@@ -104,6 +105,9 @@ struct pkg_target {
 };
 extern const struct pkg_target pkg_targets[];
 const struct pkg_target *pkg_find(const char *name);
+/* The time archives are dated with: SOURCE_DATE_EPOCH when it is set
+ * (reproducible packages), else now. */
+int64_t pkg_mtime(void);
 /* The prepare platform (`vmferry prepare --target`) whose conversion
  * edits package target to needs, or NULL when it needs none. */
 const char *pkg_prep_target(const char *to);
