@@ -198,6 +198,18 @@ same vbx/g.vmdk vmdk
 "$VMFERRY" package -q --target sce g.vmdk sce 2> err && die "sce accepted /srv"
 grep -q 'sce-partitions' err || die "sce message: $(cat err)"
 
+# SIGTERM while writing: the working directory goes with the process
+"$BUILDDIR/gen-pattern" 2g big.raw > /dev/null
+"$VMFERRY" package -q --target vmware big.raw sig &
+pid=$!
+for _ in $(seq 100); do [ -d sig.vmferry-partial ] && break; sleep 0.05; done
+sleep 0.3
+kill -TERM "$pid" 2>/dev/null
+rc=0; wait "$pid" || rc=$?
+[ "$rc" -ne 0 ] || die "SIGTERM: package finished first (make the source bigger)"
+[ ! -e sig ] && [ ! -e sig.vmferry-partial ] || die "SIGTERM left $(ls -d sig*)"
+rm -f big.raw
+
 "$VMFERRY" package --target nowhere g.vmdk x 2> err && die "unknown target accepted"
 grep -q 'unknown target nowhere' err || die "unknown target message"
 [ "$(sha256sum < g.vmdk)" = "$src_sum" ] || die "the source changed"

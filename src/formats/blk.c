@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -56,12 +57,69 @@ static void blk_tmp_forget(char *path)
     }
 }
 
+/* Working directories of outputs being built (a package), emptied and
+ * removed by the handler too.  They hold files only. */
+#define BLK_MAX_TMPDIR 8
+static _Atomic(const char *) blk_tmp_dirs[BLK_MAX_TMPDIR];
+
+void blk_tmpdir_register(const char *dir)
+{
+    for (int i = 0; i < BLK_MAX_TMPDIR; i++) {
+        const char *expected = NULL;
+        if (atomic_compare_exchange_strong(&blk_tmp_dirs[i], &expected, dir))
+            return;
+    }
+}
+
+void blk_tmpdir_forget(const char *dir)
+{
+    for (int i = 0; i < BLK_MAX_TMPDIR; i++) {
+        const char *expected = dir;
+        if (atomic_compare_exchange_strong(&blk_tmp_dirs[i], &expected,
+                                           NULL))
+            return;
+    }
+}
+
+/* Empty and remove dir with async-signal-safe calls only (getdents64
+ * through syscall(), unlinkat, rmdir). */
+static void blk_tmpdir_remove(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char buf[4096] __attribute__((aligned(8)));
+    for (int rounds = 0; rounds < 1024; rounds++) {
+        long n = syscall(SYS_getdents64, fd, buf, sizeof(buf));
+        if (n <= 0)
+            break;
+        for (long off = 0; off < n;) {
+            /* struct linux_dirent64: ino 8, off 8, reclen 2, type 1, name */
+            unsigned short reclen;
+            memcpy(&reclen, buf + off + 16, sizeof(reclen));
+            if (reclen < 20 || off + reclen > n)
+                break;
+            const char *name = buf + off + 19;
+            if (strcmp(name, ".") && strcmp(name, ".."))
+                unlinkat(fd, name, 0);
+            off += reclen;
+        }
+    }
+    close(fd);
+    rmdir(dir);
+}
+
 static void blk_signal_handler(int sig)
 {
     for (int i = 0; i < BLK_MAX_TMP; i++) {
         char *p = atomic_load(&blk_tmp_paths[i]);
         if (p)
             unlink(p);
+    }
+    for (int i = 0; i < BLK_MAX_TMPDIR; i++) {
+        const char *d = atomic_load(&blk_tmp_dirs[i]);
+        if (d)
+            blk_tmpdir_remove(d);
     }
     signal(sig, SIG_DFL);
     raise(sig);

@@ -282,6 +282,10 @@ void blk_set_early_writeback(struct blk *b);
 
 /* Unlink not-yet-committed outputs on SIGINT, SIGTERM, SIGHUP, SIGPIPE
  * (then die of the signal as usual).  For programs, once, at start. */
+/* A working directory (files only, no subdirectories) the handler also
+ * empties and removes; dir must stay valid until forgotten. */
+void blk_tmpdir_register(const char *dir);
+void blk_tmpdir_forget(const char *dir);
 void blk_cleanup_on_signals(void);
 
 /* Guest I/O through the driver, bounds-checked.  Reads of ranges

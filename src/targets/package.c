@@ -326,6 +326,7 @@ int pkg_begin(struct pkg *p, vf_error **errp)
         p->dir = NULL;
         return -1;
     }
+    blk_tmpdir_register(p->dir);
     p->artifacts = json_object_new_array();
     if (!p->meta)
         p->meta = json_object_new_object();
@@ -350,12 +351,15 @@ void pkg_abort(struct pkg *p)
         closedir(d);
     }
     rmdir(p->dir);
+    blk_tmpdir_forget(p->dir);
     free(p->dir);
     p->dir = NULL;
 }
 
 void pkg_free(struct pkg *p)
 {
+    if (p->dir)
+        blk_tmpdir_forget(p->dir);
     free(p->dir);
     free(p->vm.name);
     json_object_put(p->artifacts);
@@ -618,6 +622,7 @@ int pkg_finish(struct pkg *p, vf_error **errp)
             blk_fsync_dir(sl ? parent : ".", NULL);
         free(parent);
     }
+    blk_tmpdir_forget(p->dir);
     free(p->dir);
     p->dir = NULL;
     r = 0;
