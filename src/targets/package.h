@@ -80,9 +80,10 @@ struct pkg {
                                   (pkg_mtime()) */
     pkg_progress_fn progress;  /* may be NULL */
     void *opaque;
-    /* What the package's disks are, set by the target, for the preflight
-     * run over the inspection report (the report's disks are the
-     * sources; these replace their format facts). */
+    /* What the package's disks are (pkg_preflight / pkg_run plan them
+     * from the target and the options), for the preflight run over the
+     * inspection report: the report's disks are the sources; these
+     * replace their format facts. */
     const char *pf_format;     /* driver name: "vmdk", "raw", "vpc", ... */
     const char *pf_subkey;     /* "create-type", "subformat", or NULL */
     const char *pf_subval;     /* "streamOptimized", "fixed", ... */

@@ -183,11 +183,6 @@ int pkg_openstack(struct pkg *p, vf_error **errp)
     if (write_json(p, "glance.json", g, errp) < 0)
         goto out;
     json_object_object_add(p->meta, "glance", json_object_get(g));
-    p->pf_format = fmt;
-    if (opts) {
-        p->pf_subkey = "create-type";
-        p->pf_subval = "streamOptimized";
-    }
     r = 0;
 out:
     for (size_t i = 0; i < p->ndisks; i++)
@@ -344,17 +339,9 @@ int pkg_cloudstack(struct pkg *p, vf_error **errp)
         error_setg(errp, "out of memory");
         goto out;
     }
-    if (fmt) {
-        if (pkg_write_disk(p, 0, name, fmt, opts, errp) < 0)
-            goto out;
-        p->pf_format = fmt;
-    } else {
-        if (pkg_write_ova(p, name, "vmware", errp) < 0)
-            goto out;
-        p->pf_format = "vmdk";
-        p->pf_subkey = "create-type";
-        p->pf_subval = "streamOptimized";
-    }
+    if (fmt ? pkg_write_disk(p, 0, name, fmt, opts, errp) < 0
+            : pkg_write_ova(p, name, "vmware", errp) < 0)
+        goto out;
     /* the file CloudStack downloads, and its digest */
     const char *file = name;
     struct json_object *arts = p->artifacts;
@@ -437,10 +424,6 @@ int pkg_azure(struct pkg *p, vf_error **errp)
     if (write_disks(p, "vpc", "subformat=fixed,azure=on", "vhd", NULL,
                     errp) < 0)
         return -1;
-    p->pf_format = "vpc";
-    p->pf_subkey = "subformat";
-    p->pf_subval = "fixed";
-    p->pf_size_align = 1ull << 20;
     json_object_object_add(p->meta, "note", json_object_new_string(
                                "upload as a page blob (azcopy, az storage "
                                "blob upload --type page)"));
@@ -453,7 +436,6 @@ int pkg_hyperv(struct pkg *p, vf_error **errp)
                                    ? NULL : "subformat=dynamic",
                     "vhdx", NULL, errp) < 0)
         return -1;
-    p->pf_format = "vhdx";
     return 0;
 }
 
@@ -467,14 +449,10 @@ int pkg_virtualbox(struct pkg *p, vf_error **errp)
         }
         int r = pkg_write_ova(p, name, "virtualbox", errp);
         free(name);
-        p->pf_format = "vmdk";
-        p->pf_subkey = "create-type";
-        p->pf_subval = "streamOptimized";
         return r;
     }
     if (write_disks(p, "vdi", NULL, "vdi", NULL, errp) < 0)
         return -1;
-    p->pf_format = "vdi";
     return 0;
 }
 
@@ -493,6 +471,5 @@ int pkg_sce(struct pkg *p, vf_error **errp)
     json_object_object_add(p->meta, "image-size", json_object_new_int64(
                                (int64_t)p->disks[0].blk->size));
     free(name);
-    p->pf_format = "raw";
     return 0;
 }

@@ -608,8 +608,6 @@ int pkg_gce(struct pkg *p, vf_error **errp)
                          errp) < 0)
         goto out;
     gce_meta(p, name, realsize, &c);
-    p->pf_format = "raw";
-    p->pf_size_align = GCE_GIB;
     r = 0;
 out:
     /* on failure pkg_run removes the working directory, and the partial

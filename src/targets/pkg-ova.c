@@ -65,24 +65,6 @@ struct ova {
     size_t n;
 };
 
-/* A VM name is used for file names in the package and the archive. */
-static int ova_check_name(const char *name, vf_error **errp)
-{
-    if (!name || !*name || !strcmp(name, ".") || !strcmp(name, "..") ||
-        strchr(name, '/')) {
-        error_setg(errp, "VM name '%s' cannot name a file (use --name)",
-                   name ? name : "");
-        return -1;
-    }
-    for (const unsigned char *q = (const unsigned char *)name; *q; q++)
-        if (*q < 0x20 || *q == 0x7f) {
-            error_setg(errp, "VM name with a control character cannot "
-                       "name a file (use --name)");
-            return -1;
-        }
-    return 0;
-}
-
 static int ova_zeros(struct io *io, uint64_t off, size_t n, vf_error **errp)
 {
     static const uint8_t z[TAR_BLOCK];
@@ -320,8 +302,6 @@ int pkg_write_ova(struct pkg *p, const char *name, const char *flavour,
         error_setg(errp, "unknown OVF flavour %s", flavour);
         return -1;
     }
-    if (ova_check_name(p->vm.name, errp) < 0)
-        return -1;
     o.sha1 = p->manifest_alg && !strcmp(p->manifest_alg, "sha1");
     o.alg = o.sha1 ? "sha1" : "sha256";
     o.tag = o.sha1 ? "SHA1" : "SHA256";
@@ -448,9 +428,6 @@ int pkg_vmware(struct pkg *p, vf_error **errp)
         error_setg(errp, "out of memory");
         return -1;
     }
-    p->pf_format = "vmdk";
-    p->pf_subkey = "create-type";
-    p->pf_subval = "streamOptimized";
     int r = pkg_write_ova(p, name, "vmware", errp);
     free(name);
     return r;
@@ -543,11 +520,6 @@ int pkg_aws(struct pkg *p, vf_error **errp)
         error_setg(errp, "--aws-format %s: ova, vmdk, raw or vhd", want);
         return -1;
     }
-    if (ova_check_name(p->vm.name, errp) < 0)
-        return -1;
-    p->pf_format = f->fmt ? f->fmt : "vmdk";
-    p->pf_subkey = f->subkey;
-    p->pf_subval = f->subval;
     size_t nfiles = f->fmt ? p->ndisks : 1;
     char **files = calloc(nfiles ? nfiles : 1, sizeof(*files));
     int r = -1;
