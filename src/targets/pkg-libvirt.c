@@ -52,6 +52,32 @@ static const char *disk_dev(const char *bus, size_t i, char *buf,
             goto xmlfail;                                                  \
     } while (0)
 
+/* <name k1="v1" k2="v2"> (a NULL key or value is left out), left open. */
+static int xopen(xmlTextWriterPtr w, const char *name, const char *k1,
+                 const char *v1, const char *k2, const char *v2)
+{
+    if (xmlTextWriterStartElement(w, BAD_CAST name) < 0 ||
+        (k1 && v1 && xmlTextWriterWriteAttribute(w, BAD_CAST k1,
+                                                 BAD_CAST v1) < 0) ||
+        (k2 && v2 && xmlTextWriterWriteAttribute(w, BAD_CAST k2,
+                                                 BAD_CAST v2) < 0))
+        return -1;
+    return 0;
+}
+
+/* <name k1="v1" k2="v2">text</name>, text NULL: an empty element. */
+static int xleaf(xmlTextWriterPtr w, const char *name, const char *k1,
+                 const char *v1, const char *k2, const char *v2,
+                 const char *text)
+{
+    if (xopen(w, name, k1, v1, k2, v2) < 0 ||
+        (text && xmlTextWriterWriteString(w, BAD_CAST text) < 0))
+        return -1;
+    return xmlTextWriterEndElement(w);
+}
+
+#define XEND() W(xmlTextWriterEndElement(w))
+
 static int domain_xml(struct pkg *p, char **names, const char *fmt,
                       const char *dir, char **out, vf_error **errp)
 {
@@ -59,7 +85,7 @@ static int domain_xml(struct pkg *p, char **names, const char *fmt,
     xmlTextWriterPtr w = buf ? xmlNewTextWriterMemory(buf, 0) : NULL;
     const char *bus = p->vm.disk_bus;
     bool uefi = !strcmp(p->vm.firmware, "uefi");
-    char tmp[64];
+    char tmp[64], num[24];
     if (!w) {
         xmlBufferFree(buf);
         error_setg(errp, "out of memory");
@@ -67,143 +93,89 @@ static int domain_xml(struct pkg *p, char **names, const char *fmt,
     }
     xmlTextWriterSetIndent(w, 1);
     xmlTextWriterSetIndentString(w, BAD_CAST "  ");
-    W(xmlTextWriterStartElement(w, BAD_CAST "domain"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "kvm"));
-    W(xmlTextWriterWriteElement(w, BAD_CAST "name", BAD_CAST p->vm.name));
-    W(xmlTextWriterStartElement(w, BAD_CAST "memory"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "unit", BAD_CAST "MiB"));
-    W(xmlTextWriterWriteFormatString(w, "%u", p->vm.memory_mb));
-    W(xmlTextWriterEndElement(w));
-    W(xmlTextWriterWriteFormatElement(w, BAD_CAST "vcpu", "%u",
-                                      p->vm.vcpus));
+    W(xopen(w, "domain", "type", "kvm", NULL, NULL));
+    W(xleaf(w, "name", NULL, NULL, NULL, NULL, p->vm.name));
+    snprintf(num, sizeof(num), "%u", p->vm.memory_mb);
+    W(xleaf(w, "memory", "unit", "MiB", NULL, NULL, num));
+    snprintf(num, sizeof(num), "%u", p->vm.vcpus);
+    W(xleaf(w, "vcpu", NULL, NULL, NULL, NULL, num));
     if (p->vm.osinfo) {
         /* virt-install's way of recording the OS */
-        W(xmlTextWriterStartElement(w, BAD_CAST "metadata"));
+        W(xopen(w, "metadata", NULL, NULL, NULL, NULL));
         W(xmlTextWriterStartElementNS(w, BAD_CAST "libosinfo",
                                       BAD_CAST "libosinfo",
                                       BAD_CAST "http://libosinfo.org/xmlns/libvirt/domain/1.0"));
-        W(xmlTextWriterStartElementNS(w, BAD_CAST "libosinfo", BAD_CAST "os",
-                                      NULL));
         snprintf(tmp, sizeof(tmp), "http://%s/%s", p->vm.distro &&
                  !strcmp(p->vm.distro, "debian") ? "debian.org"
                  : p->vm.distro && !strcmp(p->vm.distro, "ubuntu")
                      ? "ubuntu.com" : "libosinfo.org",
                  p->vm.osinfo);
+        W(xmlTextWriterStartElementNS(w, BAD_CAST "libosinfo", BAD_CAST "os",
+                                      NULL));
         W(xmlTextWriterWriteAttribute(w, BAD_CAST "id", BAD_CAST tmp));
-        W(xmlTextWriterEndElement(w));
-        W(xmlTextWriterEndElement(w));
-        W(xmlTextWriterEndElement(w));
+        XEND();
+        XEND();
+        XEND();
     }
-    W(xmlTextWriterStartElement(w, BAD_CAST "os"));
-    if (uefi)
-        W(xmlTextWriterWriteAttribute(w, BAD_CAST "firmware", BAD_CAST "efi"));
-    W(xmlTextWriterStartElement(w, BAD_CAST "type"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "arch", BAD_CAST p->vm.arch));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "machine", BAD_CAST "q35"));
-    W(xmlTextWriterWriteString(w, BAD_CAST "hvm"));
-    W(xmlTextWriterEndElement(w));
-    W(xmlTextWriterStartElement(w, BAD_CAST "boot"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "dev", BAD_CAST "hd"));
-    W(xmlTextWriterEndElement(w));
-    W(xmlTextWriterEndElement(w));
-    W(xmlTextWriterStartElement(w, BAD_CAST "features"));
-    W(xmlTextWriterWriteElement(w, BAD_CAST "acpi", NULL));
-    W(xmlTextWriterWriteElement(w, BAD_CAST "apic", NULL));
-    W(xmlTextWriterEndElement(w));
-    W(xmlTextWriterStartElement(w, BAD_CAST "cpu"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "mode", BAD_CAST "host-model"));
-    W(xmlTextWriterEndElement(w));
-    W(xmlTextWriterStartElement(w, BAD_CAST "clock"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "offset",
-                                  BAD_CAST (!strcmp(p->vm.os_type, "windows")
-                                            ? "localtime" : "utc")));
-    W(xmlTextWriterEndElement(w));
-    W(xmlTextWriterWriteElement(w, BAD_CAST "on_poweroff", BAD_CAST "destroy"));
-    W(xmlTextWriterWriteElement(w, BAD_CAST "on_reboot", BAD_CAST "restart"));
-    W(xmlTextWriterWriteElement(w, BAD_CAST "on_crash", BAD_CAST "destroy"));
-    W(xmlTextWriterStartElement(w, BAD_CAST "devices"));
+    W(xopen(w, "os", "firmware", uefi ? "efi" : NULL, NULL, NULL));
+    W(xleaf(w, "type", "arch", p->vm.arch, "machine", "q35", "hvm"));
+    W(xleaf(w, "boot", "dev", "hd", NULL, NULL, NULL));
+    XEND();
+    W(xopen(w, "features", NULL, NULL, NULL, NULL));
+    W(xleaf(w, "acpi", NULL, NULL, NULL, NULL, NULL));
+    W(xleaf(w, "apic", NULL, NULL, NULL, NULL, NULL));
+    XEND();
+    W(xleaf(w, "cpu", "mode", "host-model", NULL, NULL, NULL));
+    W(xleaf(w, "clock", "offset", !strcmp(p->vm.os_type, "windows")
+                                      ? "localtime" : "utc",
+            NULL, NULL, NULL));
+    W(xleaf(w, "on_poweroff", NULL, NULL, NULL, NULL, "destroy"));
+    W(xleaf(w, "on_reboot", NULL, NULL, NULL, NULL, "restart"));
+    W(xleaf(w, "on_crash", NULL, NULL, NULL, NULL, "destroy"));
+    W(xopen(w, "devices", NULL, NULL, NULL, NULL));
     if (!strcmp(bus, "scsi")) {
-        W(xmlTextWriterStartElement(w, BAD_CAST "controller"));
-        W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "scsi"));
-        W(xmlTextWriterWriteAttribute(w, BAD_CAST "index", BAD_CAST "0"));
+        W(xopen(w, "controller", "type", "scsi", "index", "0"));
         W(xmlTextWriterWriteAttribute(w, BAD_CAST "model",
                                       BAD_CAST "virtio-scsi"));
-        W(xmlTextWriterEndElement(w));
+        XEND();
     }
     for (size_t i = 0; i < p->ndisks; i++) {
         char path[PATH_MAX + 256];
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-        W(xmlTextWriterStartElement(w, BAD_CAST "disk"));
-        W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "file"));
-        W(xmlTextWriterWriteAttribute(w, BAD_CAST "device", BAD_CAST "disk"));
-        W(xmlTextWriterStartElement(w, BAD_CAST "driver"));
-        W(xmlTextWriterWriteAttribute(w, BAD_CAST "name", BAD_CAST "qemu"));
-        W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST fmt));
-        W(xmlTextWriterEndElement(w));
-        W(xmlTextWriterStartElement(w, BAD_CAST "source"));
-        W(xmlTextWriterWriteAttribute(w, BAD_CAST "file", BAD_CAST path));
-        W(xmlTextWriterEndElement(w));
-        W(xmlTextWriterStartElement(w, BAD_CAST "target"));
-        W(xmlTextWriterWriteAttribute(w, BAD_CAST "dev",
-                                      BAD_CAST disk_dev(bus, i, tmp,
-                                                        sizeof(tmp))));
-        W(xmlTextWriterWriteAttribute(w, BAD_CAST "bus", BAD_CAST bus));
-        W(xmlTextWriterEndElement(w));
-        if (i == 0) {
-            W(xmlTextWriterStartElement(w, BAD_CAST "boot"));
-            W(xmlTextWriterWriteAttribute(w, BAD_CAST "order", BAD_CAST "1"));
-            W(xmlTextWriterEndElement(w));
-        }
-        W(xmlTextWriterEndElement(w));
+        W(xopen(w, "disk", "type", "file", "device", "disk"));
+        W(xleaf(w, "driver", "name", "qemu", "type", fmt, NULL));
+        W(xleaf(w, "source", "file", path, NULL, NULL, NULL));
+        W(xleaf(w, "target", "dev", disk_dev(bus, i, tmp, sizeof(tmp)),
+                "bus", bus, NULL));
+        if (i == 0)
+            W(xleaf(w, "boot", "order", "1", NULL, NULL, NULL));
+        XEND();
     }
-    W(xmlTextWriterStartElement(w, BAD_CAST "interface"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "network"));
-    W(xmlTextWriterStartElement(w, BAD_CAST "source"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "network", BAD_CAST "default"));
-    W(xmlTextWriterEndElement(w));
-    W(xmlTextWriterStartElement(w, BAD_CAST "model"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "type",
-                                  BAD_CAST p->vm.nic_model));
-    W(xmlTextWriterEndElement(w));
-    W(xmlTextWriterEndElement(w));
-    W(xmlTextWriterStartElement(w, BAD_CAST "serial"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "pty"));
-    W(xmlTextWriterStartElement(w, BAD_CAST "target"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "port", BAD_CAST "0"));
-    W(xmlTextWriterEndElement(w));
-    W(xmlTextWriterEndElement(w));
-    W(xmlTextWriterStartElement(w, BAD_CAST "console"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "pty"));
-    W(xmlTextWriterStartElement(w, BAD_CAST "target"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "serial"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "port", BAD_CAST "0"));
-    W(xmlTextWriterEndElement(w));
-    W(xmlTextWriterEndElement(w));
-    W(xmlTextWriterStartElement(w, BAD_CAST "input"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "tablet"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "bus", BAD_CAST "usb"));
-    W(xmlTextWriterEndElement(w));
-    W(xmlTextWriterStartElement(w, BAD_CAST "graphics"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "vnc"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "autoport", BAD_CAST "yes"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "listen", BAD_CAST "127.0.0.1"));
-    W(xmlTextWriterEndElement(w));
-    W(xmlTextWriterStartElement(w, BAD_CAST "video"));
-    W(xmlTextWriterStartElement(w, BAD_CAST "model"));
-    W(xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "vga"));
-    W(xmlTextWriterEndElement(w));
-    W(xmlTextWriterEndElement(w));
+    W(xopen(w, "interface", "type", "network", NULL, NULL));
+    W(xleaf(w, "source", "network", "default", NULL, NULL, NULL));
+    W(xleaf(w, "model", "type", p->vm.nic_model, NULL, NULL, NULL));
+    XEND();
+    W(xopen(w, "serial", "type", "pty", NULL, NULL));
+    W(xleaf(w, "target", "port", "0", NULL, NULL, NULL));
+    XEND();
+    W(xopen(w, "console", "type", "pty", NULL, NULL));
+    W(xleaf(w, "target", "type", "serial", "port", "0", NULL));
+    XEND();
+    W(xleaf(w, "input", "type", "tablet", "bus", "usb", NULL));
+    W(xopen(w, "graphics", "type", "vnc", "autoport", "yes"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "listen",
+                                  BAD_CAST "127.0.0.1"));
+    XEND();
+    W(xopen(w, "video", NULL, NULL, NULL, NULL));
+    W(xleaf(w, "model", "type", "vga", NULL, NULL, NULL));
+    XEND();
     if (p->vm.virtio_storage || p->vm.virtio_net) {
-        W(xmlTextWriterStartElement(w, BAD_CAST "rng"));
-        W(xmlTextWriterWriteAttribute(w, BAD_CAST "model", BAD_CAST "virtio"));
-        W(xmlTextWriterStartElement(w, BAD_CAST "backend"));
-        W(xmlTextWriterWriteAttribute(w, BAD_CAST "model", BAD_CAST "random"));
-        W(xmlTextWriterWriteString(w, BAD_CAST "/dev/urandom"));
-        W(xmlTextWriterEndElement(w));
-        W(xmlTextWriterEndElement(w));
+        W(xopen(w, "rng", "model", "virtio", NULL, NULL));
+        W(xleaf(w, "backend", "model", "random", NULL, NULL, "/dev/urandom"));
+        XEND();
     }
-    W(xmlTextWriterEndElement(w)); /* devices */
-    W(xmlTextWriterEndElement(w)); /* domain */
+    XEND(); /* devices */
+    XEND(); /* domain */
     W(xmlTextWriterEndDocument(w));
     xmlFreeTextWriter(w);
     *out = strdup((const char *)xmlBufferContent(buf));
@@ -347,7 +319,6 @@ int pkg_libvirt(struct pkg *p, vf_error **errp)
                            json_object_new_string(p->vm.disk_bus));
     json_object_object_add(p->meta, "nic-model",
                            json_object_new_string(p->vm.nic_model));
-    p->pf_format = fmt;
     r = 0;
     goto out;
 oom:
