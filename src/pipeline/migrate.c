@@ -46,12 +46,6 @@ static void stage_end(struct stages *s)
     json_object_array_add(s->arr, e);
 }
 
-static struct json_object *jget(struct json_object *o, const char *k)
-{
-    struct json_object *v;
-    return o && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
-
 /* Re-read every artifact from storage and check its digest; compare the
  * guest content of each plain disk image with the disk it came from. */
 static int verify(struct pkg *p, struct blk *const *src,
@@ -61,11 +55,11 @@ static int verify(struct pkg *p, struct blk *const *src,
     size_t disk = 0;
     for (size_t i = 0; i < json_object_array_length(arts); i++) {
         struct json_object *a = json_object_array_get_idx(arts, i);
-        const char *name = json_object_get_string(jget(a, "name"));
-        const char *want = json_object_get_string(jget(a, "sha256"));
-        const char *role = json_object_get_string(jget(a, "role"));
-        const char *fmt = jget(a, "format")
-                              ? json_object_get_string(jget(a, "format"))
+        const char *name = json_object_get_string(pkg_jget(a, "name"));
+        const char *want = json_object_get_string(pkg_jget(a, "sha256"));
+        const char *role = json_object_get_string(pkg_jget(a, "role"));
+        const char *fmt = pkg_jget(a, "format")
+                              ? json_object_get_string(pkg_jget(a, "format"))
                               : NULL;
         char *path = NULL;
         if (asprintf(&path, "%s/%s", p->outdir, name) < 0) {

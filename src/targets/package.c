@@ -90,22 +90,22 @@ const struct pkg_target *pkg_find(const char *name)
 
 /* ---- facts from inspection ---- */
 
-static struct json_object *jget(struct json_object *o, const char *k)
+struct json_object *pkg_jget(struct json_object *o, const char *k)
 {
     struct json_object *v;
     return o && json_object_object_get_ex(o, k, &v) ? v : NULL;
 }
 
-static const char *jstr(struct json_object *o, const char *k)
+const char *pkg_jstr(struct json_object *o, const char *k)
 {
-    struct json_object *v = jget(o, k);
+    struct json_object *v = pkg_jget(o, k);
     return v && json_object_is_type(v, json_type_string)
                ? json_object_get_string(v) : NULL;
 }
 
 static bool jbool(struct json_object *o, const char *k)
 {
-    struct json_object *v = jget(o, k);
+    struct json_object *v = pkg_jget(o, k);
     return v && json_object_get_boolean(v);
 }
 
@@ -203,56 +203,56 @@ int pkg_vm_fill(struct pkg *p, vf_error **errp)
             return -1;
         }
     }
-    vm->firmware = jstr(jget(p->report, "firmware"), "type");
+    vm->firmware = pkg_jstr(pkg_jget(p->report, "firmware"), "type");
     if (!vm->firmware)
         vm->firmware = "bios";
     vm->os_type = "unknown";
     vm->arch = "x86_64";
     vm->major = vm->minor = -1;
-    struct json_object *oses = jget(p->report, "operatingsystems");
+    struct json_object *oses = pkg_jget(p->report, "operatingsystems");
     struct json_object *os = oses && json_object_array_length(oses)
                                  ? json_object_array_get_idx(oses, 0) : NULL;
     if (os) {
-        vm->os_type = jstr(os, "type") ? jstr(os, "type") : "linux";
-        vm->distro = jstr(os, "distro");
-        vm->version = jstr(os, "version");
-        vm->product = jstr(os, "product-name");
-        const char *a = jstr(os, "arch");
+        vm->os_type = pkg_jstr(os, "type") ? pkg_jstr(os, "type") : "linux";
+        vm->distro = pkg_jstr(os, "distro");
+        vm->version = pkg_jstr(os, "version");
+        vm->product = pkg_jstr(os, "product-name");
+        const char *a = pkg_jstr(os, "arch");
         if (a && strcmp(a, "unknown"))
             vm->arch = a;
         struct json_object *v;
-        if ((v = jget(os, "major-version")))
+        if ((v = pkg_jget(os, "major-version")))
             vm->major = json_object_get_int(v);
-        if ((v = jget(os, "minor-version")))
+        if ((v = pkg_jget(os, "minor-version")))
             vm->minor = json_object_get_int(v);
         vm->osinfo = osinfo_id(vm->distro, vm->major, vm->minor, osinfo_buf,
                                sizeof(osinfo_buf));
         /* drivers: any kernel that has them at boot */
-        struct json_object *ks = jget(os, "kernels");
+        struct json_object *ks = pkg_jget(os, "kernels");
         for (size_t i = 0; ks && i < json_object_array_length(ks); i++) {
             struct json_object *k = json_object_array_get_idx(ks, i);
-            struct json_object *d = jget(k, "drivers");
-            struct json_object *hv = jget(jget(k, "hypervisors"), "virtio");
+            struct json_object *d = pkg_jget(k, "drivers");
+            struct json_object *hv = pkg_jget(pkg_jget(k, "hypervisors"), "virtio");
             if (jbool(hv, "storage-at-boot"))
                 vm->virtio_storage = true;
-            if (jbool(jget(d, "virtio_blk"), "at-boot") &&
-                jbool(jget(d, "virtio_pci"), "at-boot"))
+            if (jbool(pkg_jget(d, "virtio_blk"), "at-boot") &&
+                jbool(pkg_jget(d, "virtio_pci"), "at-boot"))
                 vm->virtio_blk = true;
-            if (jbool(jget(d, "virtio_scsi"), "at-boot") &&
-                jbool(jget(d, "virtio_pci"), "at-boot"))
+            if (jbool(pkg_jget(d, "virtio_scsi"), "at-boot") &&
+                jbool(pkg_jget(d, "virtio_pci"), "at-boot"))
                 vm->virtio_scsi = true;
-            if (jbool(jget(d, "virtio_net"), "available"))
+            if (jbool(pkg_jget(d, "virtio_net"), "available"))
                 vm->virtio_net = true;
-            if (jbool(jget(d, "vmw_pvscsi"), "at-boot"))
+            if (jbool(pkg_jget(d, "vmw_pvscsi"), "at-boot"))
                 vm->vmw_pvscsi = true;
-            if (jbool(jget(d, "vmxnet3"), "available"))
+            if (jbool(pkg_jget(d, "vmxnet3"), "available"))
                 vm->vmxnet3 = true;
         }
-    } else if (jget(p->report, "filesystems")) {
+    } else if (pkg_jget(p->report, "filesystems")) {
         /* NTFS and no Linux root: a Windows guest (not inspected) */
-        struct json_object *fss = jget(p->report, "filesystems");
+        struct json_object *fss = pkg_jget(p->report, "filesystems");
         for (size_t i = 0; i < json_object_array_length(fss); i++) {
-            const char *t = jstr(json_object_array_get_idx(fss, i), "type");
+            const char *t = pkg_jstr(json_object_array_get_idx(fss, i), "type");
             if (t && !strcmp(t, "ntfs"))
                 vm->os_type = "windows";
         }
@@ -641,7 +641,7 @@ static struct json_object *pkg_pf_report(struct pkg *p)
     struct json_object *r = NULL;
     if (json_object_deep_copy(p->report, &r, NULL) < 0)
         return NULL;
-    struct json_object *ds = jget(r, "disks");
+    struct json_object *ds = pkg_jget(r, "disks");
     for (size_t i = 0; p->pf_format && ds &&
                        i < json_object_array_length(ds); i++) {
         struct json_object *d = json_object_array_get_idx(ds, i);
@@ -653,7 +653,7 @@ static struct json_object *pkg_pf_report(struct pkg *p)
             json_object_object_add(fs, p->pf_subkey,
                                    json_object_new_string(p->pf_subval));
         json_object_object_add(d, "format-specific", fs);
-        struct json_object *vs = jget(d, "virtual-size");
+        struct json_object *vs = pkg_jget(d, "virtual-size");
         uint64_t a = p->pf_size_align;
         if (vs && a) {
             uint64_t v = (uint64_t)json_object_get_int64(vs);
@@ -732,15 +732,15 @@ static int pkg_check(struct pkg *p, const struct pkg_target *t,
     json_object_put(rep);
     if (ok || p->force)
         return 0;
-    struct json_object *rules = jget(p->preflight, "rules");
+    struct json_object *rules = pkg_jget(p->preflight, "rules");
     for (size_t i = 0; rules && i < json_object_array_length(rules); i++) {
         struct json_object *ru = json_object_array_get_idx(rules, i);
-        const char *res = jstr(ru, "result"), *sev = jstr(ru, "severity");
+        const char *res = pkg_jstr(ru, "result"), *sev = pkg_jstr(ru, "severity");
         if (res && !strcmp(res, "fail") && sev && !strcmp(sev, "error")) {
-            const char *fix = jstr(ru, "fix");
+            const char *fix = pkg_jstr(ru, "fix");
             error_setg(errp, "preflight %s: %s failed (%s): %s%s%s",
-                       t->preflight, jstr(ru, "id"), jstr(ru, "statement"),
-                       jstr(ru, "evidence") ? jstr(ru, "evidence") : "",
+                       t->preflight, pkg_jstr(ru, "id"), pkg_jstr(ru, "statement"),
+                       pkg_jstr(ru, "evidence") ? pkg_jstr(ru, "evidence") : "",
                        fix ? "; fix: " : "", fix ? fix : "");
             return -1;
         }

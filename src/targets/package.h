@@ -113,6 +113,11 @@ int64_t pkg_mtime(void);
  * edits package target to needs, or NULL when it needs none. */
 const char *pkg_prep_target(const char *to);
 
+/* Member k of JSON object o (NULL when o is NULL or has none), and the
+ * same when it is a string; for reading inspection reports. */
+struct json_object *pkg_jget(struct json_object *o, const char *k);
+const char *pkg_jstr(struct json_object *o, const char *k);
+
 /* A VM name made acceptable (A-Z a-z 0-9 . _ -, at most 64, not
  * starting with '.'; others become '_'): malloc'd, NULL when out of
  * memory. */

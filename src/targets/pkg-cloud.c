@@ -18,12 +18,6 @@
 
 #include "targets/package.h"
 
-static struct json_object *jget(struct json_object *o, const char *k)
-{
-    struct json_object *v;
-    return o && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
-
 static struct json_object *jstr_or_null(const char *s)
 {
     return s ? json_object_new_string(s) : NULL;
@@ -32,12 +26,12 @@ static struct json_object *jstr_or_null(const char *s)
 /* Is tool (inspection's name) installed in the guest? */
 static bool has_tool(struct pkg *p, const char *tool)
 {
-    struct json_object *oses = jget(p->report, "operatingsystems");
+    struct json_object *oses = pkg_jget(p->report, "operatingsystems");
     struct json_object *os = oses && json_object_array_length(oses)
                                  ? json_object_array_get_idx(oses, 0) : NULL;
-    struct json_object *tools = jget(os, "tools");
+    struct json_object *tools = pkg_jget(os, "tools");
     for (size_t i = 0; tools && i < json_object_array_length(tools); i++) {
-        struct json_object *n = jget(json_object_array_get_idx(tools, i),
+        struct json_object *n = pkg_jget(json_object_array_get_idx(tools, i),
                                      "name");
         if (n && !strcmp(json_object_get_string(n), tool))
             return true;
@@ -347,7 +341,7 @@ int pkg_cloudstack(struct pkg *p, vf_error **errp)
     struct json_object *arts = p->artifacts;
     struct json_object *last = json_object_array_get_idx(
         arts, json_object_array_length(arts) - 1);
-    const char *hex = json_object_get_string(jget(last, "sha256"));
+    const char *hex = json_object_get_string(pkg_jget(last, "sha256"));
     char bzhex[65];
     if (p->bz2) {
         uint8_t sha[32];

@@ -51,25 +51,19 @@
 
 /* ---- what the guest is ---- */
 
-static struct json_object *jget(struct json_object *o, const char *k)
-{
-    struct json_object *v;
-    return o && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
-
 /* The major version of the guest's first kernel ("6.1.0-13-amd64"), or
  * -1. */
 static int kernel_major(struct json_object *report)
 {
-    struct json_object *oses = jget(report, "operatingsystems");
+    struct json_object *oses = pkg_jget(report, "operatingsystems");
     struct json_object *os = oses && json_object_is_type(oses, json_type_array)
                              && json_object_array_length(oses)
                                  ? json_object_array_get_idx(oses, 0) : NULL;
-    struct json_object *ks = jget(os, "kernels");
+    struct json_object *ks = pkg_jget(os, "kernels");
     if (!ks || !json_object_is_type(ks, json_type_array) ||
         !json_object_array_length(ks))
         return -1;
-    struct json_object *v = jget(json_object_array_get_idx(ks, 0), "version");
+    struct json_object *v = pkg_jget(json_object_array_get_idx(ks, 0), "version");
     const char *s = v && json_object_is_type(v, json_type_string)
                         ? json_object_get_string(v) : NULL;
     if (!s || *s < '0' || *s > '9')
